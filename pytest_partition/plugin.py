@@ -1,0 +1,1 @@
+"""pytest hooks of pytest-partition (being built; see issue 2)."""

@@ -1,12 +1,53 @@
-"""pytest-partition: partition fault testing as a pytest plugin."""
+"""pytest-partition: partition fault testing as a pytest plugin.
+
+Start a real multi-node cluster, cut the network between its nodes, record
+every operation, and check whether the system behaved as CP or AP. The
+library works without pytest too::
+
+    from pytest_partition import Cluster
+
+    with Cluster(nodes=3, mode="ap") as cluster:
+        cluster.client("n1").incr("dryer", 60)
+        with cluster.partitioned("n1,n2|n3"):
+            ...
+"""
 
 from __future__ import annotations
 
+from .client import Client
+from .cluster import Cluster, Node, NotConverged
+from .errors import (
+    FAULT_INDETERMINATE,
+    FAULT_INVALID,
+    FAULT_UNAVAILABLE,
+    ClusterError,
+    Indeterminate,
+    NodeStartError,
+    OperationError,
+    SpecError,
+    Unavailable,
+)
 from .history import Event, History, HistoryError, Operation
+from .topology import Partition, parse_spec
 
 __all__ = [
+    "FAULT_INDETERMINATE",
+    "FAULT_INVALID",
+    "FAULT_UNAVAILABLE",
+    "Client",
+    "Cluster",
+    "ClusterError",
     "Event",
     "History",
     "HistoryError",
+    "Indeterminate",
+    "Node",
+    "NodeStartError",
+    "NotConverged",
     "Operation",
+    "OperationError",
+    "Partition",
+    "SpecError",
+    "Unavailable",
+    "parse_spec",
 ]

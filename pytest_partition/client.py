@@ -1,0 +1,206 @@
+"""The recording XML-RPC client and the classification of failed calls.
+
+A call is one HTTP request on a fresh connection. Where it failed decides what
+the caller may conclude:
+
+- the connection could not be opened, or the request could not be sent in
+  full: the node cannot have run it -> ``fail``, :class:`Unavailable`;
+- the request was sent and then the reply did not come (timeout, reset,
+  connection closed): it may or may not have run -> ``info``,
+  :class:`Indeterminate`;
+- the node answered with a fault: its code says which (see
+  :mod:`pytest_partition.errors`).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import itertools
+import threading
+import time
+import xmlrpc.client
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import (
+    FAULT_INDETERMINATE,
+    FAULT_INVALID,
+    FAULT_UNAVAILABLE,
+    NOT_DISPATCHED_FAULTS,
+    Indeterminate,
+    OperationError,
+    Unavailable,
+)
+from .history import History
+
+__all__ = ["Client", "Outcome", "rpc_call", "split_args"]
+
+RPC_PATH = "/RPC2"
+
+
+class Outcome:
+    """How a call ended: ``type`` is ``ok``, ``fail`` or ``info``."""
+
+    __slots__ = ("type", "value", "error", "exception")
+
+    def __init__(self, type: str, value: Any = None, error: str | None = None,
+                 exception: BaseException | None = None) -> None:
+        self.type = type
+        self.value = value
+        self.error = error
+        self.exception = exception
+
+
+def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
+             node: str = "?", host: str = "127.0.0.1") -> Outcome:
+    """Call ``method(*args)`` on ``host:port`` once and classify the outcome.
+
+    Never raises for network trouble: the :class:`Outcome` carries the
+    exception to raise (an :class:`OperationError` or an XML-RPC fault).
+    """
+    body = xmlrpc.client.dumps(tuple(args), method, allow_none=True).encode("utf-8")
+    deadline = time.monotonic() + timeout
+
+    def definite(reason: str) -> Outcome:
+        return Outcome("fail", error=reason, exception=Unavailable(node, method, reason))
+
+    def unknown(reason: str) -> Outcome:
+        return Outcome("info", error=reason, exception=Indeterminate(node, method, reason))
+
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        try:
+            conn.connect()
+        except ConnectionRefusedError:
+            return definite("connection refused")
+        except TimeoutError:
+            return definite(f"could not connect within {timeout:g} s")
+        except OSError as error:
+            return definite(f"could not connect ({error.strerror or error})")
+        sock = conn.sock
+        assert sock is not None
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            conn.request("POST", RPC_PATH, body, {"Content-Type": "text/xml"})
+        except TimeoutError:
+            # The request did not leave in full, so the node cannot run it.
+            return definite(f"request not sent within {timeout:g} s")
+        except OSError as error:
+            return definite(f"connection lost while sending ({error.strerror or error})")
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            response = conn.getresponse()
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            payload = response.read()
+        except TimeoutError:
+            return unknown(f"no reply within {timeout:g} s")
+        except (http.client.RemoteDisconnected, http.client.IncompleteRead):
+            return unknown("connection closed before the reply")
+        except ConnectionResetError:
+            return unknown("connection reset after the request was sent")
+        except (OSError, http.client.HTTPException) as error:
+            return unknown(f"reply lost ({error})")
+    finally:
+        conn.close()
+    if response.status != 200:
+        reason = f"HTTP {response.status} {response.reason} from the node"
+        if response.status in (400, 404, 405, 501):
+            # The request was refused before any method ran.
+            return Outcome("fail", error=reason, exception=OperationError(
+                node, method, reason + f" (is it serving XML-RPC on {RPC_PATH}?)"))
+        return unknown(reason)
+    try:
+        (result,), _ = xmlrpc.client.loads(payload, use_builtin_types=True)
+    except xmlrpc.client.Fault as fault:
+        return _classify_fault(fault, node, method)
+    except Exception as error:  # a reply we cannot read says nothing definite
+        return unknown(f"malformed reply ({type(error).__name__}: {error})")
+    return Outcome("ok", value=result)
+
+
+def _classify_fault(fault: xmlrpc.client.Fault, node: str, method: str) -> Outcome:
+    code, text = fault.faultCode, str(fault.faultString)
+    if code == FAULT_UNAVAILABLE:
+        return Outcome("fail", error=text, exception=Unavailable(node, method, text))
+    if code == FAULT_INDETERMINATE:
+        return Outcome("info", error=text, exception=Indeterminate(node, method, text))
+    if code == FAULT_INVALID or code in NOT_DISPATCHED_FAULTS:
+        return Outcome("fail", error=f"fault {code}: {text}", exception=fault)
+    # An error we cannot interpret may have happened after a side effect.
+    return Outcome("info", error=f"fault {code}: {text}", exception=fault)
+
+
+def split_args(args: Sequence[Any]) -> tuple[Any, Any]:
+    """The ``key`` and ``value`` recorded for a call's arguments.
+
+    The first argument is the key when it is a string or an int; the rest is
+    the value: one argument as itself, several as a list, none as None.
+    """
+    rest: Sequence[Any] = args
+    key: Any = None
+    if args and isinstance(args[0], (str, int)) and not isinstance(args[0], bool):
+        key, rest = args[0], args[1:]
+    if not rest:
+        return key, None
+    if len(rest) == 1:
+        return key, rest[0]
+    return key, list(rest)
+
+
+class Client:
+    """A recording client pinned to one node.
+
+    Any XML-RPC method works as an attribute (``client.get("k")``) or through
+    :meth:`call`. Each call appends an ``invoke`` and a completion to the
+    history and returns the result, or raises :class:`Unavailable` (``fail``),
+    :class:`Indeterminate` (``info``) or the node's :class:`xmlrpc.client.Fault`.
+
+    A client is one Jepsen *process*: calls are serialized, and after an
+    ``info`` completion the client continues as a new process, because the
+    unknown operation may still be in flight.
+    """
+
+    def __init__(self, node: str, port: int, history: History, *,
+                 process_ids: Callable[[], int] | None = None, timeout: float = 1.0) -> None:
+        if timeout <= 0:
+            raise ValueError(f"client timeout must be > 0 seconds, got {timeout!r}")
+        self.node = node
+        self.port = port
+        self.timeout = timeout
+        self.history = history
+        self._process_ids = process_ids or functools.partial(next, itertools.count())
+        self.process: int = self._process_ids()
+        self._lock = threading.Lock()
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Call ``method(*args)`` on the node, recording it; see the class doc."""
+        if not isinstance(method, str) or not method:
+            raise ValueError(f"method name must be a non-empty string, got {method!r}")
+        try:
+            xmlrpc.client.dumps(tuple(args), method, allow_none=True)
+        except TypeError as error:
+            raise TypeError(f"{method}{tuple(args)!r}: arguments cannot be sent over "
+                            f"XML-RPC ({error})") from error
+        key, value = split_args(args)
+        with self._lock:
+            process = self.process
+            self.history.append(process=process, type="invoke", f=method, key=key,
+                                value=value, node=self.node)
+            outcome = rpc_call(self.port, method, args, self.timeout, node=self.node)
+            self.history.append(process=process, type=outcome.type, f=method, key=key,
+                                value=outcome.value if outcome.type == "ok" else value,
+                                node=self.node, error=outcome.error)
+            if outcome.type == "info":
+                self.process = self._process_ids()
+        if outcome.exception is not None:
+            raise outcome.exception
+        return outcome.value
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return functools.partial(self.call, name)
+
+    def __repr__(self) -> str:
+        return f"<Client node={self.node!r} process={self.process} timeout={self.timeout}>"

@@ -1,0 +1,665 @@
+"""Cluster and Node: the nodes' processes, their network, and the test's handle on both.
+
+``with Cluster(nodes=3, command=[...]) as cluster:`` starts a proxy process and
+the nodes (in parallel, each following the node contract), waits until every
+node answers ``ping()``, and on exit stops everything it started, whatever
+happened in between. The pytest fixture is a thin adapter over this class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import random
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xmlrpc.client
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
+
+from .client import Client, rpc_call
+from .errors import ClusterError, NodeStartError, SpecError
+from .history import NEMESIS, Event, History
+from .network import CLIENT, Network
+from .topology import NAMED_SPECS, Link, Partition, all_links, parse_links, parse_spec
+
+__all__ = ["MODES", "Cluster", "Node", "NotConverged", "default_command"]
+
+MODES = ("cp", "ap")
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_PLACEHOLDER = re.compile(r"\{(name|port|peers|data_dir)\}")
+_ADDRESS_IN_USE = ("Address already in use", "EADDRINUSE", "Errno 98")
+_STOP_GRACE = 3.0
+LOG_TAIL_LINES = 20
+
+
+class NotConverged(AssertionError):
+    """The replicas' ``state()`` did not become equal in time."""
+
+
+def default_command(mode: str, bug: str | None = None) -> list[str]:
+    """The command that runs the reference store in ``mode`` (with a planted bug)."""
+    command = [sys.executable, "-m", "pytest_partition.store", "--mode", mode]
+    if bug:
+        command += ["--bug", bug]
+    return command
+
+
+class Node:
+    """One node of a cluster: a subprocess serving XML-RPC on 127.0.0.1.
+
+    ``port`` is its real port (peers and clients reach it through proxy
+    links); ``pid`` is None while it is not running.
+    """
+
+    def __init__(self, name: str, port: int, log_path: Path, data_dir: Path) -> None:
+        self.name = name
+        self.port = port
+        self.log_path = log_path
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.paused = False
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The process id, or None when the node is not running."""
+        return self.process.pid if self.running and self.process else None
+
+    @property
+    def running(self) -> bool:
+        """True while the process exists (paused counts as running)."""
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the node's log."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __repr__(self) -> str:
+        state = "paused" if self.paused else ("running" if self.running else "stopped")
+        return f"<Node {self.name} port={self.port} pid={self.pid} {state}>"
+
+
+class Cluster:
+    """A set of nodes behind a controllable network, plus a recorded history.
+
+    ``nodes`` is a count (names ``n1..nN``) or a list of names. ``command``
+    runs your own node program (a list or a shell-like string; the
+    placeholders ``{name}``, ``{port}``, ``{peers}``, ``{data_dir}`` are
+    filled in); without it the reference store runs in ``mode`` with ``bug``.
+    ``spec`` is the partition that :meth:`partitioned` applies by default.
+    ``on_fault`` is called with every fault event (the plugin forwards it to
+    the ``pytest_partition_fault`` hook).
+    """
+
+    def __init__(
+        self,
+        nodes: int | Sequence[str] = 3,
+        *,
+        mode: str = "cp",
+        bug: str | None = None,
+        command: Sequence[str] | str | None = None,
+        workdir: str | Path | None = None,
+        seed: int | None = None,
+        spec: str | None = None,
+        start_timeout: float = 10.0,
+        client_timeout: float = 1.0,
+        ping_method: str = "ping",
+        env: Mapping[str, str] | None = None,
+        keep_workdir: bool = False,
+        on_fault: Callable[[Cluster, Event], None] | None = None,
+    ) -> None:
+        self.names = node_names(nodes)
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        if command is not None and bug is not None:
+            raise ValueError(
+                f"bug={bug!r} plants a bug in the reference store; it cannot apply to your "
+                "own command= (drop one of them)"
+            )
+        if start_timeout <= 0 or client_timeout <= 0:
+            raise ValueError("start_timeout and client_timeout must be > 0 seconds")
+        self.mode = mode
+        self.bug = bug
+        self.command = _command_list(command) if command is not None else default_command(mode, bug)
+        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**32)
+        self.rng = random.Random(self.seed)
+        self.spec = spec
+        self.start_timeout = start_timeout
+        self.client_timeout = client_timeout
+        self.ping_method = ping_method
+        self.extra_env = dict(env or {})
+        self.on_fault = on_fault
+        self.history = History()
+        self.partition_now: Partition | None = None
+        self.nodes: dict[str, Node] = {}
+        self._workdir_arg = Path(workdir) if workdir is not None else None
+        self._keep_workdir = keep_workdir
+        self._own_workdir = False
+        self.workdir = self._workdir_arg or Path(".")
+        self._network: Network | None = None
+        self._lock = threading.RLock()
+        self._process_ids = itertools.count()
+        self._process_lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def __enter__(self) -> Cluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the network and every node; return when all answer ``ping()``.
+
+        On failure everything started so far is stopped and
+        :class:`NodeStartError` says which node, its exit code and its log.
+        """
+        if self._started:
+            raise ClusterError("cluster already started; a Cluster runs once")
+        self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        if self._workdir_arg is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="partition-"))
+            self._own_workdir = True
+        else:
+            self.workdir = self._workdir_arg
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        self._network = Network(seed=self.seed, log_path=self.workdir / "proxy.log")
+        for name in self.names:
+            data_dir = self.workdir / name / "data"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.nodes[name] = Node(name, _free_port(), self.workdir / f"{name}.log", data_dir)
+        for src, dst in all_links(self.names):
+            self._network.add_link(src, dst, self.nodes[dst].port)
+        for name in self.names:
+            self._network.add_link(CLIENT, name, self.nodes[name].port)
+        for node in self.nodes.values():
+            self._spawn(node)
+        self._wait_ready(list(self.nodes.values()))
+
+    def stop(self) -> None:
+        """Stop every node and the network; remove the work dir if it was ours."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with self._lock:
+            nodes = list(self.nodes.values())
+            for node in nodes:
+                self._release(node)
+            deadline = time.monotonic() + _STOP_GRACE
+            for node in nodes:
+                self._reap(node, deadline)
+            if self._network is not None:
+                self._network.close()
+            if self._own_workdir and not self._keep_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def network(self) -> Network:
+        """The network controller (links, cuts, latency)."""
+        if self._network is None:
+            raise ClusterError("cluster is not started")
+        return self._network
+
+    # -- processes ---------------------------------------------------------------
+
+    def _env(self, node: Node) -> dict[str, str]:
+        peers = {
+            peer: f"127.0.0.1:{self.network.port(node.name, peer)}"
+            for peer in self.names
+            if peer != node.name
+        }
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env.update(
+            PARTITION_NODE=node.name,
+            PARTITION_PORT=str(node.port),
+            PARTITION_PEERS=json.dumps(peers),
+            PARTITION_DATA_DIR=str(node.data_dir),
+            PYTHONUNBUFFERED="1",
+        )
+        package_root = str(Path(__file__).resolve().parent.parent)
+        existing = env.get("PYTHONPATH")
+        env["PYTHONPATH"] = package_root + (os.pathsep + existing if existing else "")
+        return env
+
+    def _argv(self, node: Node, env: Mapping[str, str]) -> list[str]:
+        values = {
+            "name": node.name,
+            "port": str(node.port),
+            "peers": env["PARTITION_PEERS"],
+            "data_dir": str(node.data_dir),
+        }
+        return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.command]
+
+    def _spawn(self, node: Node) -> None:
+        env = self._env(node)
+        argv = self._argv(node, env)
+        node.starts += 1
+        with open(node.log_path, "ab") as log:
+            log.write(
+                f"--- pytest-partition: start #{node.starts} of {node.name} on port "
+                f"{node.port}: {shlex.join(argv)}\n".encode()
+            )
+            log.flush()
+            try:
+                node.process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.PIPE,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                raise NodeStartError(
+                    node.name,
+                    f"cannot run {shlex.join(argv)}: {error.strerror or error}",
+                    exit_code=None,
+                    log_tail=node.log_tail(),
+                ) from error
+        node.paused = False
+        self.network.watch(node.process.pid)
+
+    def _wait_ready(self, nodes: list[Node]) -> None:
+        pending = {node.name: node for node in nodes}
+        port_retries = dict.fromkeys(pending, 0)
+        deadline = time.monotonic() + self.start_timeout
+
+        def attempt() -> bool:
+            for name, node in list(pending.items()):
+                assert node.process is not None
+                code = node.process.poll()
+                if code is not None:
+                    tail = node.log_tail()
+                    if any(marker in tail for marker in _ADDRESS_IN_USE) and port_retries[name] < 3:
+                        # Another process took the port between our probe and
+                        # the node's bind: give the node a fresh port.
+                        port_retries[name] += 1
+                        self._discard(node)
+                        node.port = _free_port()
+                        self.network.set_upstream(name, node.port)
+                        self._spawn(node)
+                        continue
+                    raise NodeStartError(name, "exited before it was ready", exit_code=code,
+                                         log_tail=tail)
+                budget = min(0.5, max(deadline - time.monotonic(), 0.01))
+                outcome = rpc_call(node.port, self.ping_method, (), budget, node=name)
+                if outcome.type == "ok":
+                    del pending[name]
+                elif isinstance(outcome.exception, xmlrpc.client.Fault):
+                    # It answers, but not to ping: waiting longer will not help.
+                    raise NodeStartError(
+                        name,
+                        f"answered {self.ping_method}() with {outcome.error}; the node must "
+                        f"serve {self.ping_method}() (or configure another ping method)",
+                        exit_code=None,
+                        log_tail=node.log_tail(),
+                    )
+            return bool(pending)
+
+        retrying = Retrying(
+            stop=stop_after_delay(self.start_timeout),
+            wait=wait_exponential(multiplier=0.005, min=0.005, max=0.05),
+            retry=retry_if_result(bool),
+        )
+        try:
+            retrying(attempt)
+        except RetryError:
+            name, node = next(iter(pending.items()))
+            raise NodeStartError(
+                name,
+                f"did not answer {self.ping_method}() on port {node.port} within "
+                f"{self.start_timeout:g} s (still waiting for: {', '.join(pending)})",
+                exit_code=node.process.poll() if node.process else None,
+                log_tail=node.log_tail(),
+            ) from None
+
+    def _release(self, node: Node) -> None:
+        """Ask a node to exit: resume it if paused, then close its stdin."""
+        proc = node.process
+        if proc is None:
+            return
+        if node.paused:
+            _signal_group(proc.pid, signal.SIGCONT)
+            node.paused = False
+        if proc.stdin is not None and not proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+
+    def _reap(self, node: Node, deadline: float) -> None:
+        """Wait for a released node until ``deadline``, then kill its group."""
+        proc = node.process
+        if proc is None:
+            return
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        # Whatever the node started itself dies with it.
+        _signal_group(proc.pid, signal.SIGKILL)
+        self._discard(node)
+
+    def _discard(self, node: Node) -> None:
+        proc = node.process
+        if proc is None:
+            return
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        if proc.stdin is not None and not proc.stdin.closed:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        if self._network is not None:
+            with contextlib.suppress(ClusterError):
+                self._network.unwatch(proc.pid)
+        node.process = None
+        node.paused = False
+
+    def _node(self, name: str) -> Node:
+        if name not in self.nodes:
+            raise KeyError(f"unknown node {name!r}; the cluster's nodes are {', '.join(self.names)}")
+        return self.nodes[name]
+
+    def kill(self, node: str) -> None:
+        """SIGKILL the node (and its process group); connections to it are refused."""
+        with self._lock:
+            target = self._node(node)
+            if not target.running:
+                raise ClusterError(f"node {node} is not running")
+            self._discard(target)
+            self.network.node_down(node)
+            self._fault("kill", node=node)
+
+    def restart(self, node: str) -> None:
+        """Start the node again with its data dir (killing it first if it runs)."""
+        with self._lock:
+            target = self._node(node)
+            if target.running:
+                self._discard(target)
+                self.network.node_down(node)
+            self._spawn(target)
+            self._wait_ready([target])
+            self.network.node_up(node)
+            self._fault("restart", node=node)
+
+    def pause(self, node: str) -> None:
+        """SIGSTOP the node: it keeps its sockets but does nothing."""
+        with self._lock:
+            target = self._node(node)
+            if not target.running or target.process is None:
+                raise ClusterError(f"node {node} is not running")
+            _signal_group(target.process.pid, signal.SIGSTOP)
+            target.paused = True
+            self._fault("pause", node=node)
+
+    def resume(self, node: str) -> None:
+        """SIGCONT a paused node."""
+        with self._lock:
+            target = self._node(node)
+            if target.process is None or not target.running:
+                raise ClusterError(f"node {node} is not running")
+            _signal_group(target.process.pid, signal.SIGCONT)
+            target.paused = False
+            self._fault("resume", node=node)
+
+    # -- network faults ---------------------------------------------------------
+
+    def partition(self, spec: str | None = None, kind: str = "drop") -> Partition:
+        """Cut the links ``spec`` describes (replacing any current cut).
+
+        Without ``spec``, the cluster's default spec (the test's
+        ``@pytest.mark.partition``) applies. In force when this returns.
+        """
+        chosen = spec if spec is not None else self.spec
+        if chosen is None:
+            raise SpecError(
+                "no partition spec: pass one (e.g. 'A,B|C'), or mark the test with "
+                "@pytest.mark.partition(...)"
+            )
+        with self._lock:
+            part = parse_spec(chosen, self.names, rng=self.rng, leader=self.leader)
+            self.network.cut(part.cut, kind)
+            self.partition_now = part
+            self._fault("partition", value={**part.to_dict(), "kind": kind})
+        return part
+
+    def heal(self) -> None:
+        """Remove every cut; held bytes flow again."""
+        with self._lock:
+            self.network.heal()
+            self.partition_now = None
+            self._fault("heal")
+
+    @contextlib.contextmanager
+    def partitioned(self, spec: str | None = None, kind: str = "drop") -> Iterator[Partition]:
+        """Partition for the duration of a ``with`` block; heal on exit."""
+        part = self.partition(spec, kind)
+        try:
+            yield part
+        finally:
+            if not self._stopped:
+                self.heal()
+
+    def isolate(self, node: str, kind: str = "drop") -> Partition:
+        """Cut ``node`` off from every other node, both ways."""
+        self._node(node)
+        return self.partition(f"isolate:{node}", kind)
+
+    def set_latency(self, ms: float, jitter_ms: float = 0.0,
+                    links: str | Iterable[Link] | None = None) -> None:
+        """Delay traffic on ``links`` (default: every node-to-node link)."""
+        chosen = all_links(self.names) if links is None else parse_links(links, self.names)
+        with self._lock:
+            self.network.set_latency(chosen, ms, jitter_ms)
+            self._fault("latency", value={"ms": ms, "jitter_ms": jitter_ms,
+                                          "links": [list(link) for link in chosen]})
+
+    def leader(self) -> str | None:
+        """The node that reports itself leader in ``role()`` (highest term wins)."""
+        best: tuple[int, str] | None = None
+        for name, node in self.nodes.items():
+            if not node.running or node.paused:
+                continue
+            outcome = rpc_call(self.network.port(CLIENT, name), "role", (), 0.5, node=name)
+            if outcome.type != "ok":
+                continue
+            role, term = _parse_role(outcome.value)
+            if role == "leader" and (best is None or term > best[0]):
+                best = (term, name)
+        return best[1] if best else None
+
+    def _fault(self, f: str, *, node: str | None = None, value: Any = None) -> Event:
+        event = self.history.append(process=NEMESIS, type="info", f=f, node=node, value=value)
+        if self.on_fault is not None:
+            self.on_fault(self, event)
+        return event
+
+    # -- clients --------------------------------------------------------------------
+
+    def _next_process(self) -> int:
+        with self._process_lock:
+            return next(self._process_ids)
+
+    def client(self, node: str, timeout: float | None = None) -> Client:
+        """A recording client pinned to ``node`` through its client link."""
+        self._node(node)
+        return Client(
+            node,
+            self.network.port(CLIENT, node),
+            self.history,
+            process_ids=self._next_process,
+            timeout=timeout if timeout is not None else self.client_timeout,
+        )
+
+    def call(self, node: str, method: str, *args: Any, timeout: float = 1.0) -> Any:
+        """Call a node without recording it (plumbing: state, role, stats)."""
+        outcome = rpc_call(self.network.port(CLIENT, self._node(node).name), method, args,
+                           timeout, node=node)
+        if outcome.exception is not None:
+            raise outcome.exception
+        return outcome.value
+
+    def states(self, method: str = "state", timeout: float = 1.0) -> dict[str, Any]:
+        """Each running node's ``state()``; a node that fails maps to its error."""
+        result: dict[str, Any] = {}
+        for name, node in self.nodes.items():
+            if not node.running:
+                continue
+            outcome = rpc_call(self.network.port(CLIENT, name), method, (), timeout, node=name)
+            result[name] = outcome.value if outcome.type == "ok" else _Failed(outcome.error)
+        return result
+
+    def wait_converged(self, timeout: float = 5.0, method: str = "state") -> dict[str, Any]:
+        """Wait until every running node's ``state()`` is equal; return that state.
+
+        On timeout raises :class:`NotConverged` (an AssertionError) with a
+        per-node diff of the keys that differ.
+        """
+        last: dict[str, Any] = {}
+
+        def attempt() -> bool:
+            nonlocal last
+            last = self.states(method, timeout=min(1.0, timeout))
+            values = list(last.values())
+            return not values or any(isinstance(v, _Failed) for v in values) or any(
+                v != values[0] for v in values[1:]
+            )
+
+        retrying = Retrying(
+            stop=stop_after_delay(timeout),
+            wait=wait_exponential(multiplier=0.01, min=0.01, max=0.1),
+            retry=retry_if_result(bool),
+        )
+        try:
+            retrying(attempt)
+        except RetryError:
+            raise NotConverged(_describe_divergence(last, timeout)) from None
+        return next(iter(last.values())) if last else {}
+
+    def __repr__(self) -> str:
+        return f"<Cluster {','.join(self.names)} mode={self.mode} seed={self.seed}>"
+
+
+class _Failed:
+    """A state() call that did not answer."""
+
+    def __init__(self, error: str | None) -> None:
+        self.error = error or "no answer"
+
+    def __repr__(self) -> str:
+        return f"<state() failed: {self.error}>"
+
+
+def _describe_divergence(states: Mapping[str, Any], timeout: float) -> str:
+    lines = [f"replicas did not converge within {timeout:g} s"]
+    failed = {n: s for n, s in states.items() if isinstance(s, _Failed)}
+    for name, failure in failed.items():
+        lines.append(f"  {name}: state() failed: {failure.error}")
+    maps = {n: s for n, s in states.items() if not isinstance(s, _Failed)}
+    if maps and all(isinstance(s, dict) for s in maps.values()):
+        keys = sorted({k for s in maps.values() for k in s}, key=repr)
+        missing = object()
+        differing = [
+            k for k in keys if len({repr(s.get(k, missing)) for s in maps.values()}) > 1
+        ]
+        lines[0] += f": {len(differing)} of {len(keys)} keys differ"
+        for key in differing[:20]:
+            cells = ", ".join(
+                f"{n}={s[key]!r}" if key in s else f"{n}=<missing>" for n, s in maps.items()
+            )
+            lines.append(f"  {key!r}: {cells}")
+        if len(differing) > 20:
+            lines.append(f"  ... and {len(differing) - 20} more keys")
+    else:
+        for name, state in maps.items():
+            lines.append(f"  {name}: {state!r}")
+    return "\n".join(lines)
+
+
+def _parse_role(value: Any) -> tuple[str, int]:
+    if isinstance(value, str):
+        return value.lower(), 0
+    if isinstance(value, dict):
+        return str(value.get("role", "")).lower(), int(value.get("term", 0) or 0)
+    if isinstance(value, (list, tuple)) and value:
+        term = value[1] if len(value) > 1 and isinstance(value[1], int) else 0
+        return str(value[0]).lower(), term
+    return "", 0
+
+
+def node_names(nodes: int | Sequence[str]) -> list[str]:
+    """Node names from a count (``n1..nN``) or a list, checked for usable names."""
+    if isinstance(nodes, bool):
+        raise ValueError(f"nodes must be a count or a list of names, got {nodes!r}")
+    if isinstance(nodes, int):
+        if nodes < 1:
+            raise ValueError(f"nodes must be at least 1, got {nodes}")
+        return [f"n{i}" for i in range(1, nodes + 1)]
+    if isinstance(nodes, str):
+        raise ValueError(
+            f"nodes={nodes!r}: give a count (3) or a list of names (['A', 'B', 'C'])"
+        )
+    names = [str(n) for n in nodes]
+    if not names:
+        raise ValueError("nodes: the list of names is empty")
+    reserved = {spec for spec in NAMED_SPECS if ":" not in spec}
+    for name in names:
+        if not _NAME.match(name) or name.lower() in reserved:
+            raise ValueError(
+                f"node name {name!r} is not accepted: use letters, digits, '_', '-' or '.', "
+                f"and not one of {', '.join(sorted(reserved))}"
+            )
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"node names must be unique; repeated: {', '.join(duplicates)}")
+    return names
+
+
+def _command_list(command: Sequence[str] | str) -> list[str]:
+    argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
+    if not argv:
+        raise ValueError("command is empty; give the program and its arguments as a list")
+    return argv
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

@@ -1,0 +1,88 @@
+"""Exceptions and the XML-RPC fault codes of the node contract.
+
+A node tells the recording client how a failed request ended through the
+fault code of its XML-RPC fault:
+
+- :data:`FAULT_UNAVAILABLE` (503): the operation definitely did not happen and
+  never will. Recorded as ``fail``; the client raises :class:`Unavailable`.
+- :data:`FAULT_INDETERMINATE` (504): the node cannot tell whether it happened
+  (it may still happen later). Recorded as ``info``; raises
+  :class:`Indeterminate`.
+- :data:`FAULT_INVALID` (400): the request was refused as invalid (bad
+  arguments, wrong type); it had no effect. Recorded as ``fail``; the
+  :class:`xmlrpc.client.Fault` is raised unchanged.
+
+Any other fault is an error the client cannot interpret, so, as in Jepsen, it
+is recorded as ``info`` (unknown) and raised unchanged; the standard XML-RPC
+codes for a request that was never dispatched (parse error, invalid request,
+method not found, invalid parameters: -32700, -32600, -32601, -32602) are
+recorded as ``fail``.
+"""
+
+from __future__ import annotations
+
+FAULT_UNAVAILABLE = 503
+FAULT_INDETERMINATE = 504
+FAULT_INVALID = 400
+
+#: XML-RPC fault codes that mean "the request was never dispatched".
+NOT_DISPATCHED_FAULTS = frozenset({-32700, -32600, -32601, -32602})
+
+__all__ = [
+    "FAULT_INDETERMINATE",
+    "FAULT_INVALID",
+    "FAULT_UNAVAILABLE",
+    "ClusterError",
+    "Indeterminate",
+    "NodeStartError",
+    "OperationError",
+    "SpecError",
+    "Unavailable",
+]
+
+
+class OperationError(Exception):
+    """A client operation that did not complete normally.
+
+    ``node`` is the node the client was pinned to, ``method`` the XML-RPC
+    method, ``reason`` a short description of what went wrong.
+    """
+
+    def __init__(self, node: str, method: str, reason: str) -> None:
+        super().__init__(f"{method} on {node}: {reason}")
+        self.node = node
+        self.method = method
+        self.reason = reason
+
+
+class Unavailable(OperationError):
+    """The operation definitely did not happen (recorded as ``fail``)."""
+
+
+class Indeterminate(OperationError):
+    """Nobody can tell whether the operation happened (recorded as ``info``)."""
+
+
+class SpecError(ValueError):
+    """A partition spec that cannot be parsed or names an unknown node."""
+
+
+class ClusterError(RuntimeError):
+    """A cluster could not be started, controlled or stopped as asked."""
+
+
+class NodeStartError(ClusterError):
+    """A node exited early or never answered its readiness ping in time."""
+
+    def __init__(self, node: str, message: str, *, exit_code: int | None, log_tail: str) -> None:
+        detail = f"node {node}: {message}"
+        if exit_code is not None:
+            detail += f" (exit code {exit_code})"
+        if log_tail.strip():
+            detail += "\n--- last lines of its log ---\n" + log_tail.rstrip()
+        else:
+            detail += "\n(its log is empty)"
+        super().__init__(detail)
+        self.node = node
+        self.exit_code = exit_code
+        self.log_tail = log_tail

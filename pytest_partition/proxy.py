@@ -1,0 +1,526 @@
+"""The proxy process: every link of one cluster's network, in one selector loop.
+
+Run as ``python -m pytest_partition.proxy``; :class:`pytest_partition.network.Network`
+starts it and talks to it with JSON lines (a command on stdin, its reply on
+stdout). It lives in its own process so that nothing the test process does
+(a busy checker, the GIL) delays the cluster's traffic.
+
+Each *link* is a listening socket on 127.0.0.1; a connection accepted on link
+(src, dst) is forwarded to dst's real port. The bytes going up (src -> dst)
+and down (dst -> src) each pass through a :class:`Pipe` that holds them while
+that direction is cut, so a cut affects every connection, whichever side
+opened it, and is in force as soon as the command that set it is answered:
+only this loop writes to sockets, and it checks the cut before every write.
+
+Fault kinds:
+
+- ``drop``: bytes are held in order and delivered after the heal, unless an
+  endpoint gave up (reset) meanwhile; a FIN is held like a byte.
+- ``reject``: the link's listener stops listening (new connections are
+  refused by the kernel: ECONNREFUSED) and open connections are reset.
+
+It is also the cluster's last line of defence against leaks: when its stdin
+reaches EOF (the test process is gone, even after SIGKILL) it kills the
+process groups of the nodes it was told to watch, paused ones included,
+then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import heapq
+import itertools
+import json
+import os
+import random
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+# Stop reading from a source once this many bytes wait for delivery: the
+# sender then feels back-pressure, as behind a dead route.
+HOLD_LIMIT = 1 << 20
+RECV_SIZE = 1 << 16
+BACKLOG = 128
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+
+Direction = tuple[str, str]
+
+
+class Pipe:
+    """One direction of one proxied connection: source socket to sink socket."""
+
+    __slots__ = (
+        "conn", "source", "sink", "direction", "buf", "in_flight", "last_due",
+        "eof_read", "eof_sent",
+    )
+
+    def __init__(self, conn: Conn, source: socket.socket, sink: socket.socket,
+                 direction: Direction) -> None:
+        self.conn = conn
+        self.source = source
+        self.sink = sink
+        self.direction = direction
+        self.buf = bytearray()                       # read, deliverable now
+        self.in_flight: deque[tuple[float, bytes]] = deque()  # delayed by latency
+        self.last_due = 0.0
+        self.eof_read = False
+        self.eof_sent = False
+
+    def pending(self) -> int:
+        return len(self.buf) + sum(len(chunk) for _, chunk in self.in_flight)
+
+    def wants_read(self) -> bool:
+        return not self.eof_read and self.pending() < HOLD_LIMIT
+
+    def done(self) -> bool:
+        return self.eof_sent
+
+
+class Conn:
+    """A connection accepted on a link, and its upstream connection."""
+
+    __slots__ = ("link", "a", "b", "up", "down", "connecting", "closed", "reset_to", "masks")
+
+    def __init__(self, link: Link, a: socket.socket, b: socket.socket) -> None:
+        self.link = link
+        self.a = a  # the side that connected to the link (src)
+        self.b = b  # our connection to the real node (dst)
+        self.up = Pipe(self, a, b, (link.src, link.dst))
+        self.down = Pipe(self, b, a, (link.dst, link.src))
+        self.connecting = True
+        self.closed = False
+        # After one side aborted: the socket that must still be reset, and the
+        # direction its RST travels (held while that direction is cut).
+        self.reset_to: tuple[socket.socket, Direction] | None = None
+        self.masks: dict[int, int] = {}
+
+
+class Link:
+    """A listening socket for the traffic of ``src`` to ``dst``."""
+
+    def __init__(self, src: str, dst: str, upstream: int, listener: socket.socket) -> None:
+        self.src = src
+        self.dst = dst
+        self.upstream = upstream
+        self.listener = listener
+        self.port: int = listener.getsockname()[1]
+        self.listening = True
+        self.conns: set[Conn] = set()
+
+
+def bind_listener() -> socket.socket:
+    """A listening socket on 127.0.0.1 bound to an explicitly chosen port.
+
+    An explicit port (rather than bind to port 0) keeps the port bound while
+    the listener is paused with shutdown(SHUT_RD), so it can listen again on
+    the same port; SO_REUSEADDR lets it re-listen while accepted connections
+    still use the port.
+    """
+    for _ in range(50):
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("127.0.0.1", port))
+        except OSError:
+            listener.close()
+            continue
+        listener.listen(BACKLOG)
+        listener.setblocking(False)
+        return listener
+    raise OSError(errno.EADDRINUSE, "no free port for a proxy link")
+
+
+class Proxy:
+    """The selector loop owning every link, connection and timer."""
+
+    def __init__(self, rng: random.Random, control_in: int, control_out: Any) -> None:
+        self.rng = rng
+        self.selector = selectors.DefaultSelector()
+        self.links: dict[tuple[str, str], Link] = {}
+        self.cut: dict[Direction, str] = {}          # direction -> "drop" | "reject"
+        self.latency: dict[Direction, tuple[float, float]] = {}  # seconds, jitter
+        self.down: set[str] = set()
+        self.watched: set[int] = set()
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self.timer_seq = itertools.count()
+        self.control_in = control_in
+        self.control_out = control_out
+        self.control_buf = b""
+        self.running = True
+        self.bytes_forwarded = 0
+        os.set_blocking(control_in, False)
+        self.selector.register(control_in, selectors.EVENT_READ, ("control", None))
+
+    # -- the loop --------------------------------------------------------------
+
+    def run(self) -> None:
+        while self.running:
+            timeout = None
+            if self.timers:
+                timeout = max(0.0, self.timers[0][0] - time.monotonic())
+            for key, mask in self.selector.select(timeout):
+                kind, obj = key.data
+                if kind == "control":
+                    self.read_control()
+                elif kind == "listener":
+                    self.accept(obj)
+                else:
+                    self.on_socket(obj, key.fileobj, mask)  # type: ignore[arg-type]
+                if not self.running:
+                    break
+            now = time.monotonic()
+            while self.timers and self.timers[0][0] <= now:
+                _, _, callback = heapq.heappop(self.timers)
+                callback()
+
+    def at(self, when: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self.timers, (when, next(self.timer_seq), callback))
+
+    # -- control channel -------------------------------------------------------
+
+    def read_control(self) -> None:
+        try:
+            chunk = os.read(self.control_in, RECV_SIZE)
+        except BlockingIOError:
+            return
+        if not chunk:
+            # The test process is gone (or closed us): nothing may outlive it.
+            self.kill_watched()
+            self.shutdown()
+            return
+        self.control_buf += chunk
+        while b"\n" in self.control_buf:
+            line, self.control_buf = self.control_buf.split(b"\n", 1)
+            if line.strip():
+                self.handle_command(line)
+
+    def handle_command(self, line: bytes) -> None:
+        ident: Any = None
+        try:
+            command = json.loads(line)
+            ident = command.get("id")
+            reply = self.dispatch(command)
+            reply.update(id=ident, ok=True)
+        except Exception as error:  # report, never die: the controller decides
+            reply = {"id": ident, "ok": False, "error": f"{type(error).__name__}: {error}"}
+        self.control_out.write(json.dumps(reply) + "\n")
+        self.control_out.flush()
+
+    def dispatch(self, command: dict[str, Any]) -> dict[str, Any]:
+        op = command["op"]
+        if op == "listen":
+            src, dst = command["src"], command["dst"]
+            link = Link(src, dst, int(command["upstream"]), bind_listener())
+            self.links[(src, dst)] = link
+            self.selector.register(link.listener, selectors.EVENT_READ, ("listener", link))
+            self.refresh_listener(link)
+            return {"port": link.port}
+        if op == "upstream":
+            for link in self.links.values():
+                if link.dst == command["dst"]:
+                    link.upstream = int(command["port"])
+            return {}
+        if op == "faults":
+            self.set_faults({(s, d): kind for s, d, kind in command["cut"]})
+            return {}
+        if op == "latency":
+            seconds = float(command["ms"]) / 1000.0
+            jitter = float(command.get("jitter_ms", 0.0)) / 1000.0
+            for src, dst in command["links"]:
+                if seconds <= 0 and jitter <= 0:
+                    self.latency.pop((src, dst), None)
+                else:
+                    self.latency[(src, dst)] = (seconds, jitter)
+            return {}
+        if op == "down":
+            self.down.add(command["node"])
+            for link in self.links.values():
+                self.refresh_listener(link)
+            return {}
+        if op == "up":
+            self.down.discard(command["node"])
+            for link in self.links.values():
+                self.refresh_listener(link)
+            return {}
+        if op == "watch":
+            self.watched.add(int(command["pid"]))
+            return {}
+        if op == "unwatch":
+            self.watched.discard(int(command["pid"]))
+            return {}
+        if op == "stats":
+            return {
+                "connections": sum(len(link.conns) for link in self.links.values()),
+                "held_bytes": sum(
+                    conn.up.pending() + conn.down.pending()
+                    for link in self.links.values() for conn in link.conns
+                ),
+                "bytes_forwarded": self.bytes_forwarded,
+            }
+        if op == "close":
+            self.shutdown()
+            return {}
+        raise ValueError(f"unknown command {op!r}")
+
+    # -- faults ------------------------------------------------------------------
+
+    def set_faults(self, cut: dict[Direction, str]) -> None:
+        self.cut = cut
+        for link in self.links.values():
+            self.refresh_listener(link)
+            for conn in list(link.conns):
+                if self.rejecting(link):
+                    self.reset_conn(conn)
+                else:
+                    self.pump(conn)
+
+    def rejecting(self, link: Link) -> bool:
+        return (
+            self.cut.get((link.src, link.dst)) == "reject"
+            or self.cut.get((link.dst, link.src)) == "reject"
+        )
+
+    def refresh_listener(self, link: Link) -> None:
+        should_listen = link.dst not in self.down and not self.rejecting(link)
+        if should_listen == link.listening:
+            return
+        if should_listen:
+            link.listener.listen(BACKLOG)
+            self.selector.register(link.listener, selectors.EVENT_READ, ("listener", link))
+        else:
+            self.selector.unregister(link.listener)
+            # The port stays bound but no longer listens: connection attempts
+            # are refused by the kernel, like a closed port on a live host.
+            link.listener.shutdown(socket.SHUT_RD)
+        link.listening = should_listen
+
+    # -- connections ---------------------------------------------------------------
+
+    def accept(self, link: Link) -> None:
+        while True:
+            try:
+                a, _ = link.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            a.setblocking(False)
+            a.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            b = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            b.setblocking(False)
+            b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn = Conn(link, a, b)
+            link.conns.add(conn)
+            code = b.connect_ex(("127.0.0.1", link.upstream))
+            if code == 0:
+                conn.connecting = False
+            elif code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+                self.abort(conn, b)
+                continue
+            self.pump(conn)
+
+    def on_socket(self, conn: Conn, sock: socket.socket, mask: int) -> None:
+        if conn.closed:
+            return
+        if conn.connecting and sock is conn.b:
+            if mask & selectors.EVENT_WRITE:
+                code = conn.b.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code != 0:
+                    self.abort(conn, conn.b)
+                    return
+                conn.connecting = False
+            else:
+                return
+        if mask & selectors.EVENT_READ:
+            pipe = conn.up if sock is conn.a else conn.down
+            if not self.read(pipe):
+                return
+        self.pump(conn)
+
+    def read(self, pipe: Pipe) -> bool:
+        """Read what the source has; False when the connection was aborted."""
+        try:
+            data = pipe.source.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            self.abort(pipe.conn, pipe.source)
+            return False
+        if not data:
+            pipe.eof_read = True
+            return True
+        delay = self.latency.get(pipe.direction)
+        if delay is None and not pipe.in_flight:
+            pipe.buf += data
+        else:
+            seconds, jitter = delay if delay is not None else (0.0, 0.0)
+            wait = max(0.0, seconds + self.rng.uniform(-jitter, jitter))
+            # Never deliver before an earlier chunk: latency must not reorder.
+            due = max(time.monotonic() + wait, pipe.last_due)
+            pipe.last_due = due
+            pipe.in_flight.append((due, data))
+            self.at(due, lambda conn=pipe.conn: self.pump(conn))
+        return True
+
+    def pump(self, conn: Conn) -> None:
+        """Deliver what may be delivered, then update interest and cleanup."""
+        if conn.closed:
+            return
+        if conn.reset_to is not None:
+            sock, direction = conn.reset_to
+            if direction not in self.cut:
+                self.close_conn(conn, reset=(sock,))
+            return
+        if conn.connecting:
+            self.update_interest(conn)
+            return
+        for pipe in (conn.up, conn.down):
+            if not self.flush(pipe):
+                return
+        if conn.up.done() and conn.down.done():
+            self.close_conn(conn)
+            return
+        self.update_interest(conn)
+
+    def flush(self, pipe: Pipe) -> bool:
+        """Write held bytes unless the direction is cut; False if aborted."""
+        if pipe.direction in self.cut:
+            return True
+        now = time.monotonic()
+        while pipe.in_flight and pipe.in_flight[0][0] <= now:
+            pipe.buf += pipe.in_flight.popleft()[1]
+        while pipe.buf:
+            try:
+                sent = pipe.sink.send(pipe.buf)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                self.abort(pipe.conn, pipe.sink)
+                return False
+            self.bytes_forwarded += sent
+            del pipe.buf[:sent]
+        if pipe.eof_read and not pipe.in_flight and not pipe.eof_sent:
+            try:
+                pipe.sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            pipe.eof_sent = True
+        return True
+
+    def update_interest(self, conn: Conn) -> None:
+        """Register each socket for what its pipes need next, nothing more."""
+        for sock, out_pipe, in_pipe in ((conn.a, conn.up, conn.down), (conn.b, conn.down, conn.up)):
+            if sock is conn.b and conn.connecting:
+                mask = selectors.EVENT_WRITE  # writable = the connect finished
+            else:
+                mask = selectors.EVENT_READ if out_pipe.wants_read() else 0
+                if in_pipe.buf and in_pipe.direction not in self.cut:
+                    mask |= selectors.EVENT_WRITE
+            self.set_mask(conn, sock, mask)
+
+    def set_mask(self, conn: Conn, sock: socket.socket, mask: int) -> None:
+        fd = sock.fileno()
+        old = conn.masks.get(fd, 0)
+        if old == mask or fd < 0:
+            return
+        if old == 0:
+            self.selector.register(sock, mask, ("conn", conn))
+        elif mask == 0:
+            self.selector.unregister(sock)
+        else:
+            self.selector.modify(sock, mask, ("conn", conn))
+        conn.masks[fd] = mask
+
+    def abort(self, conn: Conn, dead: socket.socket) -> None:
+        """One endpoint reset (or vanished): discard its bytes, reset the other.
+
+        The RST towards the other endpoint travels like a byte: held while
+        its direction is cut.
+        """
+        other = conn.b if dead is conn.a else conn.a
+        direction = conn.up.direction if dead is conn.a else conn.down.direction
+        for pipe in (conn.up, conn.down):
+            pipe.buf.clear()
+            pipe.in_flight.clear()
+        self.forget(conn, dead)
+        # Nothing more is read from the survivor: it only awaits its RST.
+        self.set_mask(conn, other, 0)
+        conn.reset_to = (other, direction)
+        self.pump(conn)
+
+    def reset_conn(self, conn: Conn) -> None:
+        self.close_conn(conn, reset=(conn.a, conn.b))
+
+    def forget(self, conn: Conn, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if fd >= 0 and conn.masks.pop(fd, 0):
+            try:
+                self.selector.unregister(sock)
+            except (KeyError, ValueError):
+                pass
+        sock.close()
+
+    def close_conn(self, conn: Conn, reset: tuple[socket.socket, ...] = ()) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        for sock in (conn.a, conn.b):
+            if sock.fileno() < 0:
+                continue
+            if sock in reset:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                except OSError:
+                    pass
+            self.forget(conn, sock)
+        conn.link.conns.discard(conn)
+
+    # -- shutdown ------------------------------------------------------------------
+
+    def kill_watched(self) -> None:
+        for pid in sorted(self.watched):
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                    break
+                except (ProcessLookupError, PermissionError):
+                    continue
+        self.watched.clear()
+
+    def shutdown(self) -> None:
+        self.running = False
+        for link in self.links.values():
+            for conn in list(link.conns):
+                self.reset_conn(conn)
+            link.listener.close()
+        self.links.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the proxy process."""
+    parser = argparse.ArgumentParser(prog="python -m pytest_partition.proxy")
+    parser.add_argument("--seed", type=int, default=0, help="seed for latency jitter")
+    args = parser.parse_args(argv)
+    # Terminal signals belong to the test process; it decides when we stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proxy = Proxy(random.Random(args.seed), sys.stdin.fileno(), sys.stdout)
+    sys.stdout.write(json.dumps({"id": None, "ok": True, "ready": True}) + "\n")
+    sys.stdout.flush()
+    proxy.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -181,7 +181,8 @@ class Cluster:
         try:
             self._start()
         except BaseException:
-            self.stop()
+            # A node that failed to start may not watch its stdin yet: no grace.
+            self.stop(grace=0.0)
             raise
 
     def _start(self) -> None:
@@ -204,8 +205,11 @@ class Cluster:
             self._spawn(node)
         self._wait_ready(list(self.nodes.values()))
 
-    def stop(self) -> None:
-        """Stop every node and the network; remove the work dir if it was ours."""
+    def stop(self, grace: float = _STOP_GRACE) -> None:
+        """Stop every node and the network; remove the work dir if it was ours.
+
+        Nodes get ``grace`` seconds to exit at their stdin's EOF, then SIGKILL.
+        """
         if self._stopped:
             return
         self._stopped = True
@@ -213,7 +217,7 @@ class Cluster:
             nodes = list(self.nodes.values())
             for node in nodes:
                 self._release(node)
-            deadline = time.monotonic() + _STOP_GRACE
+            deadline = time.monotonic() + grace
             for node in nodes:
                 self._reap(node, deadline)
             if self._network is not None:

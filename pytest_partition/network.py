@@ -71,7 +71,8 @@ class Network:
 
     def add_link(self, src: str, dst: str, upstream_port: int) -> int:
         """Create the link carrying ``src``'s traffic to ``dst``; return its port."""
-        reply = self._command("listen", src=src, dst=dst, upstream=upstream_port)
+        reply = self._command("listen", src=src, dst=dst, upstream=upstream_port,
+                              client_speaks_first=src == CLIENT)
         port = int(reply["port"])
         self._ports[(src, dst)] = port
         return port

@@ -17,7 +17,7 @@ import pytest
 
 from . import hookspecs
 from .cluster import Cluster, node_names
-from .errors import SpecError
+from .errors import NodeStartError, SpecError
 from .settings import OPTIONS, Settings, cluster_kwargs, partition_marker_specs
 from .topology import spec_id, validate_spec
 
@@ -156,7 +156,12 @@ def cluster_factory(
             keep_workdir=True,
             on_fault=lambda c, event: config.hook.pytest_partition_fault(cluster=c, event=event),
         )
-        cluster.start()
+        try:
+            cluster.start()
+        except NodeStartError as error:
+            # The message says all there is (node, exit code, log tail); our
+            # own stack frames would only bury it.
+            pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
         started.append(cluster)
         config.hook.pytest_partition_cluster_started(cluster=cluster)
         return cluster

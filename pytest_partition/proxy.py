@@ -1,4 +1,4 @@
-"""The proxy process: every link of one cluster's network, in one selector loop.
+"""The proxy process: every link of one cluster's network, in one epoll loop.
 
 Run as ``python -m pytest_partition.proxy``; :class:`pytest_partition.network.Network`
 starts it and talks to it with JSON lines (a command on stdin, its reply on
@@ -28,13 +28,14 @@ then exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import heapq
 import itertools
 import json
 import os
 import random
-import selectors
+import select
 import signal
 import socket
 import struct
@@ -57,10 +58,8 @@ Direction = tuple[str, str]
 class Pipe:
     """One direction of one proxied connection: source socket to sink socket."""
 
-    __slots__ = (
-        "conn", "source", "sink", "direction", "buf", "in_flight", "last_due",
-        "eof_read", "eof_sent",
-    )
+    __slots__ = ("conn", "source", "sink", "direction", "buf", "in_flight", "last_due",
+                 "eof_read", "eof_sent")
 
     def __init__(self, conn: Conn, source: socket.socket, sink: socket.socket,
                  direction: Direction) -> None:
@@ -68,31 +67,29 @@ class Pipe:
         self.source = source
         self.sink = sink
         self.direction = direction
-        self.buf = bytearray()                       # read, deliverable now
+        self.buf = bytearray()                                # deliverable now
         self.in_flight: deque[tuple[float, bytes]] = deque()  # delayed by latency
         self.last_due = 0.0
         self.eof_read = False
         self.eof_sent = False
 
     def pending(self) -> int:
+        """Bytes read from the source and not yet written to the sink."""
         return len(self.buf) + sum(len(chunk) for _, chunk in self.in_flight)
 
     def wants_read(self) -> bool:
         return not self.eof_read and self.pending() < HOLD_LIMIT
 
-    def done(self) -> bool:
-        return self.eof_sent
-
 
 class Conn:
-    """A connection accepted on a link, and its upstream connection."""
+    """A connection accepted on a link (``a``) and its upstream connection (``b``)."""
 
     __slots__ = ("link", "a", "b", "up", "down", "connecting", "closed", "reset_to", "masks")
 
     def __init__(self, link: Link, a: socket.socket, b: socket.socket) -> None:
         self.link = link
-        self.a = a  # the side that connected to the link (src)
-        self.b = b  # our connection to the real node (dst)
+        self.a = a
+        self.b = b
         self.up = Pipe(self, a, b, (link.src, link.dst))
         self.down = Pipe(self, b, a, (link.dst, link.src))
         self.connecting = True
@@ -100,7 +97,7 @@ class Conn:
         # After one side aborted: the socket that must still be reset, and the
         # direction its RST travels (held while that direction is cut).
         self.reset_to: tuple[socket.socket, Direction] | None = None
-        self.masks: dict[int, int] = {}
+        self.masks = {a.fileno(): 0, b.fileno(): 0}
 
 
 class Link:
@@ -119,18 +116,18 @@ class Link:
 def bind_listener() -> socket.socket:
     """A listening socket on 127.0.0.1 bound to an explicitly chosen port.
 
-    An explicit port (rather than bind to port 0) keeps the port bound while
+    An explicit port (rather than binding port 0) keeps the port bound while
     the listener is paused with shutdown(SHUT_RD), so it can listen again on
     the same port; SO_REUSEADDR lets it re-listen while accepted connections
     still use the port.
     """
     for _ in range(50):
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-        probe.close()
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             listener.bind(("127.0.0.1", port))
         except OSError:
@@ -143,11 +140,13 @@ def bind_listener() -> socket.socket:
 
 
 class Proxy:
-    """The selector loop owning every link, connection and timer."""
+    """The loop owning every link, connection and timer (epoll, one thread)."""
 
     def __init__(self, rng: random.Random, control_in: int, control_out: Any) -> None:
         self.rng = rng
-        self.selector = selectors.DefaultSelector()
+        self.epoll = select.epoll()
+        # fd -> (handler, argument): the loop dispatches on this table.
+        self.handlers: dict[int, tuple[Callable[[Any, int, int], None], Any]] = {}
         self.links: dict[tuple[str, str], Link] = {}
         self.cut: dict[Direction, str] = {}          # direction -> "drop" | "reject"
         self.latency: dict[Direction, tuple[float, float]] = {}  # seconds, jitter
@@ -160,30 +159,35 @@ class Proxy:
         self.control_buf = b""
         self.running = True
         self.bytes_forwarded = 0
+        self.accepted = 0
+        self.wakeups = 0
         os.set_blocking(control_in, False)
-        self.selector.register(control_in, selectors.EVENT_READ, ("control", None))
+        self.handlers[control_in] = (lambda _arg, _fd, _mask: self.read_control(), None)
+        self.epoll.register(control_in, select.EPOLLIN)
 
     # -- the loop --------------------------------------------------------------
 
     def run(self) -> None:
         while self.running:
-            timeout = None
+            timeout = -1.0
             if self.timers:
                 timeout = max(0.0, self.timers[0][0] - time.monotonic())
-            for key, mask in self.selector.select(timeout):
-                kind, obj = key.data
-                if kind == "control":
-                    self.read_control()
-                elif kind == "listener":
-                    self.accept(obj)
-                else:
-                    self.on_socket(obj, key.fileobj, mask)  # type: ignore[arg-type]
+            try:
+                events = self.epoll.poll(timeout)
+            except InterruptedError:
+                continue
+            self.wakeups += 1
+            for fd, mask in events:
+                entry = self.handlers.get(fd)
+                if entry is not None:
+                    entry[0](entry[1], fd, mask)
                 if not self.running:
-                    break
-            now = time.monotonic()
-            while self.timers and self.timers[0][0] <= now:
-                _, _, callback = heapq.heappop(self.timers)
-                callback()
+                    return
+            if self.timers:
+                now = time.monotonic()
+                while self.timers and self.timers[0][0] <= now:
+                    _, _, callback = heapq.heappop(self.timers)
+                    callback()
 
     def at(self, when: float, callback: Callable[[], None]) -> None:
         heapq.heappush(self.timers, (when, next(self.timer_seq), callback))
@@ -222,9 +226,16 @@ class Proxy:
         op = command["op"]
         if op == "listen":
             src, dst = command["src"], command["dst"]
-            link = Link(src, dst, int(command["upstream"]), bind_listener())
+            listener = bind_listener()
+            if command.get("client_speaks_first"):
+                # Wake us only when the request has arrived: accept and read
+                # it in one loop turn (only for links whose clients speak first).
+                listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+            link = Link(src, dst, int(command["upstream"]), listener)
             self.links[(src, dst)] = link
-            self.selector.register(link.listener, selectors.EVENT_READ, ("listener", link))
+            fd = link.listener.fileno()
+            self.handlers[fd] = (self.on_listener, link)
+            self.epoll.register(fd, select.EPOLLIN)
             self.refresh_listener(link)
             return {"port": link.port}
         if op == "upstream":
@@ -268,6 +279,8 @@ class Proxy:
                     for link in self.links.values() for conn in link.conns
                 ),
                 "bytes_forwarded": self.bytes_forwarded,
+                "accepted": self.accepted,
+                "wakeups": self.wakeups,
             }
         if op == "close":
             self.shutdown()
@@ -280,9 +293,10 @@ class Proxy:
         self.cut = cut
         for link in self.links.values():
             self.refresh_listener(link)
+            rejecting = self.rejecting(link)
             for conn in list(link.conns):
-                if self.rejecting(link):
-                    self.reset_conn(conn)
+                if rejecting:
+                    self.close_conn(conn, reset=(conn.a, conn.b))
                 else:
                     self.pump(conn)
 
@@ -296,11 +310,14 @@ class Proxy:
         should_listen = link.dst not in self.down and not self.rejecting(link)
         if should_listen == link.listening:
             return
+        fd = link.listener.fileno()
         if should_listen:
             link.listener.listen(BACKLOG)
-            self.selector.register(link.listener, selectors.EVENT_READ, ("listener", link))
+            self.handlers[fd] = (self.on_listener, link)
+            self.epoll.register(fd, select.EPOLLIN)
         else:
-            self.selector.unregister(link.listener)
+            del self.handlers[fd]
+            self.epoll.unregister(fd)
             # The port stays bound but no longer listens: connection attempts
             # are refused by the kernel, like a closed port on a live host.
             link.listener.shutdown(socket.SHUT_RD)
@@ -308,74 +325,81 @@ class Proxy:
 
     # -- connections ---------------------------------------------------------------
 
-    def accept(self, link: Link) -> None:
-        while True:
+    def on_listener(self, link: Link, _fd: int, _mask: int) -> None:
+        while link.listening:
             try:
-                a, _ = link.listener.accept()
-            except (BlockingIOError, InterruptedError):
+                fd, _ = link.listener._accept()
+            except OSError:  # nothing more to accept (or the client gave up)
                 return
-            except OSError:
-                return
+            # Accepted sockets inherit TCP_NODELAY from the listener; both
+            # sockets are non-blocking from birth: fewer syscalls per call.
+            a = socket.socket(socket.AF_INET, socket.SOCK_STREAM, fileno=fd)
             a.setblocking(False)
-            a.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            b = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            b.setblocking(False)
+            b = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
             b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = Conn(link, a, b)
             link.conns.add(conn)
+            self.accepted += 1
+            self.handlers[fd] = (self.on_socket, conn)
+            self.handlers[b.fileno()] = (self.on_socket, conn)
             code = b.connect_ex(("127.0.0.1", link.upstream))
-            if code == 0:
+            if code == 0 or (code == errno.EINPROGRESS and _connected(b)):
+                # Loopback connects complete at once; skipping the wait for
+                # writability saves a loop turn on every call.
                 conn.connecting = False
-            elif code not in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            elif code != errno.EINPROGRESS:
                 self.abort(conn, b)
                 continue
-            self.pump(conn)
+            # The client usually sent its request before we accepted.
+            if self.read(conn.up):
+                self.pump(conn)
 
-    def on_socket(self, conn: Conn, sock: socket.socket, mask: int) -> None:
+    def on_socket(self, conn: Conn, fd: int, mask: int) -> None:
         if conn.closed:
             return
-        if conn.connecting and sock is conn.b:
-            if mask & selectors.EVENT_WRITE:
-                code = conn.b.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if code != 0:
-                    self.abort(conn, conn.b)
-                    return
-                conn.connecting = False
-            else:
+        if conn.connecting and fd == conn.b.fileno():
+            if conn.b.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                self.abort(conn, conn.b)
                 return
-        if mask & selectors.EVENT_READ:
-            pipe = conn.up if sock is conn.a else conn.down
+            conn.connecting = False
+        elif mask & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
+            pipe = conn.up if fd == conn.a.fileno() else conn.down
             if not self.read(pipe):
                 return
         self.pump(conn)
 
     def read(self, pipe: Pipe) -> bool:
-        """Read what the source has; False when the connection was aborted."""
-        try:
-            data = pipe.source.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return True
-        except OSError:
-            self.abort(pipe.conn, pipe.source)
-            return False
-        if not data:
-            pipe.eof_read = True
-            return True
-        delay = self.latency.get(pipe.direction)
-        if delay is None and not pipe.in_flight:
-            pipe.buf += data
-        else:
-            seconds, jitter = delay if delay is not None else (0.0, 0.0)
-            wait = max(0.0, seconds + self.rng.uniform(-jitter, jitter))
-            # Never deliver before an earlier chunk: latency must not reorder.
-            due = max(time.monotonic() + wait, pipe.last_due)
-            pipe.last_due = due
-            pipe.in_flight.append((due, data))
-            self.at(due, lambda conn=pipe.conn: self.pump(conn))
+        """Read what the source has now; False when the connection was aborted."""
+        while pipe.wants_read():
+            try:
+                data = pipe.source.recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                self.abort(pipe.conn, pipe.source)
+                return False
+            if not data:
+                pipe.eof_read = True
+                return True
+            delay = self.latency.get(pipe.direction)
+            if delay is None and not pipe.in_flight:
+                pipe.buf += data
+            else:
+                seconds, jitter = delay if delay is not None else (0.0, 0.0)
+                wait = max(0.0, seconds + self.rng.uniform(-jitter, jitter))
+                # Never before an earlier chunk: latency must not reorder.
+                due = max(time.monotonic() + wait, pipe.last_due)
+                pipe.last_due = due
+                pipe.in_flight.append((due, data))
+                self.at(due, lambda conn=pipe.conn: self.pump(conn))
+            if len(data) < RECV_SIZE:
+                # Drained: another recv would only say EAGAIN, and the bytes
+                # are more urgent than noticing an EOF one turn earlier.
+                return True
         return True
 
     def pump(self, conn: Conn) -> None:
-        """Deliver what may be delivered, then update interest and cleanup."""
+        """Deliver what may be delivered, then update interest or clean up."""
         if conn.closed:
             return
         if conn.reset_to is not None:
@@ -383,24 +407,22 @@ class Proxy:
             if direction not in self.cut:
                 self.close_conn(conn, reset=(sock,))
             return
-        if conn.connecting:
-            self.update_interest(conn)
-            return
-        for pipe in (conn.up, conn.down):
-            if not self.flush(pipe):
+        if not conn.connecting:
+            if not self.flush(conn.up) or not self.flush(conn.down):
                 return
-        if conn.up.done() and conn.down.done():
-            self.close_conn(conn)
-            return
+            if conn.up.eof_sent and conn.down.eof_sent:
+                self.close_conn(conn)
+                return
         self.update_interest(conn)
 
     def flush(self, pipe: Pipe) -> bool:
         """Write held bytes unless the direction is cut; False if aborted."""
         if pipe.direction in self.cut:
             return True
-        now = time.monotonic()
-        while pipe.in_flight and pipe.in_flight[0][0] <= now:
-            pipe.buf += pipe.in_flight.popleft()[1]
+        if pipe.in_flight:
+            now = time.monotonic()
+            while pipe.in_flight and pipe.in_flight[0][0] <= now:
+                pipe.buf += pipe.in_flight.popleft()[1]
         while pipe.buf:
             try:
                 sent = pipe.sink.send(pipe.buf)
@@ -412,22 +434,21 @@ class Proxy:
             self.bytes_forwarded += sent
             del pipe.buf[:sent]
         if pipe.eof_read and not pipe.in_flight and not pipe.eof_sent:
-            try:
+            with contextlib.suppress(OSError):
                 pipe.sink.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
             pipe.eof_sent = True
         return True
 
     def update_interest(self, conn: Conn) -> None:
         """Register each socket for what its pipes need next, nothing more."""
-        for sock, out_pipe, in_pipe in ((conn.a, conn.up, conn.down), (conn.b, conn.down, conn.up)):
+        for sock, out_pipe, in_pipe in ((conn.a, conn.up, conn.down),
+                                        (conn.b, conn.down, conn.up)):
             if sock is conn.b and conn.connecting:
-                mask = selectors.EVENT_WRITE  # writable = the connect finished
+                mask = select.EPOLLOUT  # writable = the connect finished
             else:
-                mask = selectors.EVENT_READ if out_pipe.wants_read() else 0
+                mask = select.EPOLLIN if out_pipe.wants_read() else 0
                 if in_pipe.buf and in_pipe.direction not in self.cut:
-                    mask |= selectors.EVENT_WRITE
+                    mask |= select.EPOLLOUT
             self.set_mask(conn, sock, mask)
 
     def set_mask(self, conn: Conn, sock: socket.socket, mask: int) -> None:
@@ -436,11 +457,11 @@ class Proxy:
         if old == mask or fd < 0:
             return
         if old == 0:
-            self.selector.register(sock, mask, ("conn", conn))
+            self.epoll.register(fd, mask)
         elif mask == 0:
-            self.selector.unregister(sock)
+            self.epoll.unregister(fd)
         else:
-            self.selector.modify(sock, mask, ("conn", conn))
+            self.epoll.modify(fd, mask)
         conn.masks[fd] = mask
 
     def abort(self, conn: Conn, dead: socket.socket) -> None:
@@ -460,16 +481,13 @@ class Proxy:
         conn.reset_to = (other, direction)
         self.pump(conn)
 
-    def reset_conn(self, conn: Conn) -> None:
-        self.close_conn(conn, reset=(conn.a, conn.b))
-
     def forget(self, conn: Conn, sock: socket.socket) -> None:
         fd = sock.fileno()
-        if fd >= 0 and conn.masks.pop(fd, 0):
-            try:
-                self.selector.unregister(sock)
-            except (KeyError, ValueError):
-                pass
+        if fd < 0:
+            return
+        if conn.masks.pop(fd, 0):
+            self.epoll.unregister(fd)
+        self.handlers.pop(fd, None)
         sock.close()
 
     def close_conn(self, conn: Conn, reset: tuple[socket.socket, ...] = ()) -> None:
@@ -480,10 +498,8 @@ class Proxy:
             if sock.fileno() < 0:
                 continue
             if sock in reset:
-                try:
+                with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-                except OSError:
-                    pass
             self.forget(conn, sock)
         conn.link.conns.discard(conn)
 
@@ -503,9 +519,17 @@ class Proxy:
         self.running = False
         for link in self.links.values():
             for conn in list(link.conns):
-                self.reset_conn(conn)
+                self.close_conn(conn, reset=(conn.a, conn.b))
             link.listener.close()
         self.links.clear()
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -171,6 +171,11 @@ def _parse_clause(
     lowered = clause.lower()
     if lowered.startswith("isolate:"):
         target = clause.split(":", 1)[1].strip()
+        if not target:
+            raise SpecError(
+                f"partition spec {spec!r}: 'isolate:' needs a node name or 'leader' "
+                f"(nodes: {', '.join(nodes)}); {_ACCEPTED}"
+            )
         if target.lower() == "leader":
             if leader is None:
                 raise SpecError(
@@ -212,6 +217,12 @@ def _parse_clause(
         targets = _names(right, clause, spec, nodes)
         cut = {(s, t) for s in sources for t in targets if s != t}
         return cut, f"{','.join(sources)}->{','.join(targets)}"
+    if not any(sep in clause for sep in ",|") and clause not in nodes:
+        # A lone unknown word is more likely a misspelled named spec.
+        raise SpecError(
+            f"partition spec {spec!r}: unknown node or named spec {clause!r}; the cluster's "
+            f"nodes are {', '.join(nodes)}; {_ACCEPTED}"
+        )
     groups = [_names(part, clause, spec, nodes) for part in clause.split("|")]
     seen: dict[str, int] = {}
     for position, group in enumerate(groups):
@@ -241,13 +252,9 @@ def _names(text: str, clause: str, spec: str, nodes: Sequence[str]) -> list[str]
 
 def _check_name(name: str, spec: str, nodes: Sequence[str]) -> None:
     if name not in nodes:
-        hint = ""
-        lowered = name.lower()
-        if any(lowered == n.split(":")[0] for n in NAMED_SPECS) or ":" in name:
-            hint = f"; {_ACCEPTED}"
         raise SpecError(
             f"partition spec {spec!r}: unknown node {name!r}; the cluster's nodes are "
-            f"{', '.join(nodes)}{hint}"
+            f"{', '.join(nodes)}"
         )
 
 

@@ -1,0 +1,444 @@
+"""Cluster and Node with real node processes (the test-only toy node).
+
+Network rules are observed from the nodes' side: a node sends a message to a
+peer through its peer link, and the peer reports what arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import xmlrpc.client
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from pytest_partition import (
+    Cluster,
+    ClusterError,
+    Indeterminate,
+    NodeStartError,
+    NotConverged,
+    SpecError,
+    Unavailable,
+)
+from pytest_partition.network import CLIENT
+
+
+def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+    for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.02),
+                            retry=retry_if_exception_type(AssertionError), reraise=True):
+        with attempt:
+            check()
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie is gone for our purpose (its parent reaps it).
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] == "Z"
+
+
+@pytest.fixture
+def abc(toy_command: list[str], tmp_path: Path) -> Iterator[Cluster]:
+    with Cluster(["A", "B", "C"], command=toy_command, workdir=tmp_path / "c", seed=1) as c:
+        yield c
+
+
+# -- the node contract --------------------------------------------------------------
+
+
+def test_nodes_get_the_contract_environment(abc: Cluster) -> None:
+    env = abc.call("A", "env")
+    assert env["PARTITION_NODE"] == "A"
+    assert int(env["PARTITION_PORT"]) == abc.nodes["A"].port
+    peers = json.loads(env["PARTITION_PEERS"])
+    assert set(peers) == {"B", "C"}
+    # Each peer address is the proxy link from A to that peer, never the peer.
+    assert peers["B"] == f"127.0.0.1:{abc.network.port('A', 'B')}"
+    assert int(peers["B"].split(":")[1]) != abc.nodes["B"].port
+    assert Path(env["PARTITION_DATA_DIR"]) == abc.nodes["A"].data_dir
+    assert abc.nodes["A"].data_dir.is_dir()
+
+
+def test_command_placeholders_are_filled_in(toy_command: list[str], tmp_path: Path) -> None:
+    command = toy_command + ["--port-arg", "{port}", "{name}", "{data_dir}", "{peers}", "{x}"]
+    with Cluster(2, command=command, workdir=tmp_path) as cluster:
+        argv = cluster.call("n2", "argv")
+        node = cluster.nodes["n2"]
+        assert argv[:4] == ["--port-arg", str(node.port), "n2", str(node.data_dir)]
+        assert json.loads(argv[4]) == {"n1": f"127.0.0.1:{cluster.network.port('n2', 'n1')}"}
+        assert argv[5] == "{x}", "unknown braces are left alone"
+
+
+def test_each_node_has_its_own_log(abc: Cluster) -> None:
+    for name, node in abc.nodes.items():
+        assert node.log_path.exists()
+        assert f"toynode {name} serving" in node.log_tail()
+        assert node.pid is not None and node.running
+
+
+def test_nodes_are_started_in_parallel(toy_command: list[str], tmp_path: Path) -> None:
+    slow = toy_command + ["--slow-start", "1.0"]
+    began = time.monotonic()
+    with Cluster(4, command=slow, workdir=tmp_path):
+        elapsed = time.monotonic() - began
+    assert elapsed < 3.5, f"4 nodes that each take 1 s to start took {elapsed:.1f} s"
+
+
+# -- start failures ---------------------------------------------------------------------
+
+
+def test_a_node_that_exits_early_fails_with_its_name_code_and_log(
+        toy_command: list[str], tmp_path: Path) -> None:
+    began = time.monotonic()
+    with pytest.raises(NodeStartError) as raised:
+        with Cluster(3, command=toy_command + ["--exit-early", "3"], workdir=tmp_path):
+            pass
+    message = str(raised.value)
+    assert "exited before it was ready (exit code 3)" in message
+    assert "exiting early with 3 as asked" in message
+    assert raised.value.node in ("n1", "n2", "n3") and raised.value.exit_code == 3
+    assert time.monotonic() - began < 5
+
+
+def test_a_node_that_never_gets_ready_fails_within_the_deadline(
+        toy_command: list[str], tmp_path: Path) -> None:
+    began = time.monotonic()
+    with pytest.raises(NodeStartError, match=r"did not answer ping\(\) .* within 1 s"):
+        with Cluster(2, command=toy_command + ["--slow-start", "30"], workdir=tmp_path,
+                     start_timeout=1.0):
+            pass
+    assert time.monotonic() - began < 4
+
+
+def test_a_node_without_ping_fails_fast_and_says_why(toy_command: list[str], tmp_path: Path) -> None:
+    with pytest.raises(NodeStartError, match=r"answered ping\(\) with fault"):
+        with Cluster(1, command=toy_command + ["--no-ping"], workdir=tmp_path):
+            pass
+
+
+def test_a_missing_program_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(NodeStartError, match="cannot run no-such-program-x"):
+        with Cluster(1, command=["no-such-program-x"], workdir=tmp_path):
+            pass
+
+
+def test_failed_start_leaves_no_process(toy_command: list[str], tmp_path: Path) -> None:
+    cluster = Cluster(3, command=toy_command + ["--slow-start", "30"], workdir=tmp_path,
+                      start_timeout=0.5)
+    with pytest.raises(NodeStartError):
+        cluster.start()
+    pids = [node.process.pid for node in cluster.nodes.values() if node.process]
+    assert pids == []  # all discarded
+    assert cluster.network._proc.poll() is not None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"nodes": 0}, "nodes must be at least 1"),
+        ({"nodes": "ABC"}, "give a count"),
+        ({"nodes": ["A", "A"]}, "repeated: A"),
+        ({"nodes": ["A", "b c"]}, "node name 'b c' is not accepted"),
+        ({"nodes": ["halves", "B"]}, "node name 'halves' is not accepted"),
+        ({"mode": "ca"}, "mode 'ca' is not one of cp, ap"),
+        ({"bug": "stale-read", "command": ["x"]}, "cannot apply to your own command"),
+        ({"command": []}, "command is empty"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Cluster(**kwargs)  # type: ignore[arg-type]
+
+
+# -- process control -------------------------------------------------------------------
+
+
+def test_kill_refuses_connections_and_restart_keeps_the_data_dir(abc: Cluster) -> None:
+    b = abc.client("B")
+    assert abc.call("B", "write_data", "before kill")
+    pid = abc.nodes["B"].pid
+    assert pid is not None
+    abc.kill("B")
+    assert gone(pid) and abc.nodes["B"].pid is None
+    with pytest.raises(Unavailable, match="connection refused"):
+        b.get("x")
+    abc.restart("B")
+    assert abc.nodes["B"].pid not in (None, pid)
+    assert abc.call("B", "read_data") == "before kill\n"
+    assert b.put("x", 1) is True
+    assert "start #2 of B" in abc.nodes["B"].log_tail()
+    assert [e.f for e in abc.history.faults()] == ["kill", "restart"]
+
+
+def test_pause_makes_calls_indeterminate_and_resume_recovers(abc: Cluster) -> None:
+    c = abc.client("C", timeout=0.3)
+    abc.pause("C")
+    with pytest.raises(Indeterminate, match="no reply within 0.3 s"):
+        c.get("x")
+    abc.resume("C")
+    eventually(lambda: abc.call("C", "ping") == "pong")
+    assert c.get("x") is None
+
+
+def test_process_control_of_unknown_or_stopped_nodes(abc: Cluster) -> None:
+    with pytest.raises(KeyError, match="unknown node 'Z'; the cluster's nodes are A, B, C"):
+        abc.kill("Z")
+    abc.kill("A")
+    with pytest.raises(ClusterError, match="node A is not running"):
+        abc.kill("A")
+    with pytest.raises(ClusterError, match="node A is not running"):
+        abc.pause("A")
+
+
+# -- the network, seen from the nodes ---------------------------------------------------
+
+
+def test_two_way_partition_from_the_nodes_side(abc: Cluster) -> None:
+    with abc.partitioned("A,B|C") as part:
+        assert part.groups == (("A", "B"), ("C",))
+        assert abc.call("A", "send", "B", "inside") == "ok"
+        assert abc.call("A", "send", "C", "across", 0.3) == "timeout"
+        assert abc.call("C", "send", "B", "back", 0.3) == "timeout"
+        assert abc.call("C", "received") == []
+    # After the heal the held requests arrive (the senders closed normally,
+    # as TCP still delivers what a closed socket had sent).
+    eventually(lambda: abc.call("C", "received") == [["A", "across"]])
+    eventually(lambda: ["C", "back"] in abc.call("B", "received"))
+
+
+def test_one_way_cut_loses_only_the_reply(abc: Cluster) -> None:
+    abc.partition("C->A")
+    # A's request reaches C, but C's reply to A is lost: A cannot know.
+    assert abc.call("A", "send", "C", "hello", 0.3) == "timeout"
+    assert abc.call("C", "received") == [["A", "hello"]]
+    # C's own requests to A do not arrive at all.
+    assert abc.call("C", "send", "A", "from C", 0.3) == "timeout"
+    assert abc.call("A", "received") == []
+    abc.heal()
+
+
+def test_partition_holds_open_connections_then_lets_them_flow(abc: Cluster) -> None:
+    assert abc.call("A", "send_keepalive", "B", "one") == "ok"
+    port = abc.call("A", "keepalive_port", "B")
+    abc.partition("A|B")
+    # The same, already open connection: the cut applies to it too.
+    assert abc.call("A", "keepalive_port", "B") == port
+    assert abc.call("A", "send_keepalive", "B", "two", 0.3) == "timeout"
+    assert abc.call("B", "received") == [["A", "one"]]
+    abc.heal()
+    eventually(lambda: abc.call("B", "received") == [["A", "one"], ["A", "two"]])
+
+
+def test_reject_refuses_connections_from_the_nodes_side(abc: Cluster) -> None:
+    abc.partition("A,B|C", kind="reject")
+    assert abc.call("A", "connect", "C") == "ConnectionRefusedError"
+    assert abc.call("A", "send", "C", "x") == "refused"
+    assert abc.call("A", "connect", "B") == "ok"
+    abc.heal()
+    assert abc.call("A", "send", "C", "x") == "ok"
+
+
+def test_latency_slows_peer_calls(abc: Cluster) -> None:
+    began = time.monotonic()
+    assert abc.call("A", "send", "B", "fast") == "ok"
+    fast = time.monotonic() - began
+    abc.set_latency(100, links="A->B;B->A")
+    began = time.monotonic()
+    assert abc.call("A", "send", "B", "slow", 2.0) == "ok"
+    assert time.monotonic() - began >= 0.2 > fast
+    abc.set_latency(0)
+    latency_events = [e for e in abc.history.faults() if e.f == "latency"]
+    assert latency_events[0].value["ms"] == 100
+    assert latency_events[0].value["links"] == [["A", "B"], ["B", "A"]]
+
+
+def test_isolate_and_partitioned_heal_even_on_error(abc: Cluster) -> None:
+    part = abc.isolate("B")
+    assert part.groups == (("A", "C"), ("B",))
+    abc.heal()
+    with pytest.raises(RuntimeError):
+        with abc.partitioned("A|B,C"):
+            raise RuntimeError("test body failed")
+    assert abc.network.cut_links == {}
+    assert [e.f for e in abc.history.faults()] == ["partition", "heal", "partition", "heal"]
+
+
+def test_partition_without_a_spec_says_what_to_do(abc: Cluster) -> None:
+    with pytest.raises(SpecError, match="no partition spec"):
+        abc.partition()
+    with pytest.raises(SpecError, match="unknown node 'D'"):
+        abc.partition("A|D")
+    assert abc.network.cut_links == {}
+
+
+def test_isolate_leader_asks_the_nodes(toy_command: list[str], tmp_path: Path) -> None:
+    with Cluster(3, command=toy_command, workdir=tmp_path,
+                 env={"TOY_ROLE_n2": "leader"}) as cluster:
+        assert cluster.leader() == "n2"
+        part = cluster.partition("isolate:leader")
+        assert part.resolved == "n2|n1,n3"
+
+
+def test_fault_events_reach_the_callback(toy_command: list[str], tmp_path: Path) -> None:
+    seen: list[tuple[str, object]] = []
+    with Cluster(2, command=toy_command, workdir=tmp_path,
+                 on_fault=lambda c, e: seen.append((e.f, e.value))) as cluster:
+        cluster.partition("n1|n2", kind="reject")
+        cluster.heal()
+    assert seen[0][0] == "partition" and seen[0][1]["kind"] == "reject"  # type: ignore[index]
+    assert seen[1] == ("heal", None)
+
+
+# -- recording clients -------------------------------------------------------------------
+
+
+def test_client_records_invoke_and_completion(abc: Cluster) -> None:
+    a = abc.client("A")
+    assert a.put("k", 7) is True
+    assert a.call("get", "k") == 7
+    ops = abc.history.operations()
+    assert [(o.f, o.key, o.value, o.output, o.type, o.node) for o in ops] == [
+        ("put", "k", 7, True, "ok", "A"), ("get", "k", None, 7, "ok", "A")]
+    assert {o.process for o in ops} == {a.process}
+
+
+def test_unknown_outcome_is_info_and_the_client_becomes_a_new_process(abc: Cluster) -> None:
+    a = abc.client("A", timeout=0.2)
+    first = a.process
+    with pytest.raises(Indeterminate):
+        a.sleep(1.0)
+    assert a.process != first
+    (op,) = abc.history.operations()
+    assert (op.type, op.value, op.end, op.error) == ("info", 1.0, None, "no reply within 0.2 s")
+
+
+def test_lost_reply_is_indeterminate(abc: Cluster) -> None:
+    # The test process is the client; cutting the client link's reply path
+    # (node -> client) makes the operation happen with nobody told.
+    abc.network.cut([("A", CLIENT)])
+    with pytest.raises(Indeterminate):
+        abc.client("A", timeout=0.3).put("k", 1)
+    abc.network.heal()
+    assert abc.call("A", "get", "k") == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "raised", "recorded"),
+    [
+        (503, Unavailable, "fail"),
+        (504, Indeterminate, "info"),
+        (400, xmlrpc.client.Fault, "fail"),
+        (-32601, xmlrpc.client.Fault, "fail"),  # method not found: never dispatched
+        (1, xmlrpc.client.Fault, "info"),  # what Python servers send for any exception
+    ],
+)
+def test_fault_codes_map_to_outcomes(abc: Cluster, code: int, raised: type[Exception],
+                                     recorded: str) -> None:
+    with pytest.raises(raised):
+        abc.client("B").fault(code, "explained")
+    (op,) = abc.history.operations()
+    assert op.type == recorded
+
+
+def test_an_uninterpretable_fault_is_recorded_as_unknown(abc: Cluster) -> None:
+    # Python's server answers an unknown method with fault 1, the code of
+    # any exception: the client cannot tell it did nothing.
+    with pytest.raises(xmlrpc.client.Fault, match="not supported"):
+        abc.client("B").no_such_method()
+    assert abc.history.operations()[0].type == "info"
+
+
+def test_arguments_that_cannot_be_sent_are_refused_before_recording(abc: Cluster) -> None:
+    with pytest.raises(TypeError, match="cannot be sent over XML-RPC"):
+        abc.client("A").put("k", object())
+    assert len(abc.history) == 0
+
+
+def test_clients_may_run_in_threads(abc: Cluster) -> None:
+    clients = [abc.client(n) for n in ("A", "B", "C", "A")]
+
+    def work(client: object) -> None:
+        for i in range(20):
+            client.put(f"k{i}", i)  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ops = abc.history.operations()
+    assert len(ops) == 80 and all(o.type == "ok" for o in ops)
+    assert len({o.process for o in ops}) == 4
+
+
+def test_history_is_saved_as_json_lines(abc: Cluster, tmp_path: Path) -> None:
+    abc.client("A").put("k", 1)
+    abc.partition("A|B,C")
+    abc.heal()
+    lines = abc.history.save(tmp_path / "h.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [e["type"] for e in events] == ["invoke", "ok", "info", "info"]
+    assert events[2]["process"] == "nemesis" and events[2]["value"]["spec"] == "A|B,C"
+
+
+# -- convergence and teardown --------------------------------------------------------------
+
+
+def test_wait_converged_returns_the_common_state(abc: Cluster) -> None:
+    for name in abc.names:
+        abc.call(name, "put", "k", 1)
+    assert abc.wait_converged(timeout=2) == {"k": 1}
+
+
+def test_wait_converged_fails_with_a_per_node_diff(abc: Cluster) -> None:
+    abc.call("A", "put", "dryer", 59)
+    abc.call("B", "put", "dryer", 59)
+    abc.call("C", "put", "dryer", 60)
+    for name in abc.names:
+        abc.call(name, "put", "same", 1)
+    began = time.monotonic()
+    with pytest.raises(NotConverged) as raised:
+        abc.wait_converged(timeout=0.5)
+    assert time.monotonic() - began < 3
+    message = str(raised.value)
+    assert "did not converge within 0.5 s: 1 of 2 keys differ" in message
+    assert "'dryer': A=59, B=59, C=60" in message
+
+
+def test_stop_leaves_nothing_running(toy_command: list[str]) -> None:
+    threads_before = set(threading.enumerate())
+    cluster = Cluster(3, command=toy_command)
+    with cluster:
+        cluster.pause("n2")  # a paused node must be stopped too
+        pids = [node.pid for node in cluster.nodes.values()]
+        proxy = cluster.network._proc
+    assert all(pid is not None and gone(pid) for pid in pids)
+    assert proxy.poll() == 0
+    assert not cluster.workdir.exists(), "a work dir of our own is removed"
+    assert set(threading.enumerate()) <= threads_before
+
+
+def test_a_cluster_runs_once(toy_command: list[str]) -> None:
+    cluster = Cluster(1, command=toy_command)
+    with cluster:
+        pass
+    with pytest.raises(ClusterError, match="runs once"):
+        cluster.start()
+
+
+def test_node_processes_ignore_the_terminal(abc: Cluster) -> None:
+    # Nodes live in their own session: a Ctrl-C in the terminal reaches
+    # pytest, which stops them, rather than killing them mid-test.
+    pid = abc.nodes["A"].pid
+    assert pid is not None and os.getsid(pid) == pid != os.getsid(0)
+    assert sys.platform.startswith("linux")

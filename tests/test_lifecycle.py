@@ -1,0 +1,76 @@
+"""Nothing outlives pytest: however the test process ends, every node is gone.
+
+Each inner run starts a cluster, writes the pids of its nodes and of the
+proxy process to a file, and then ends in one of the ways a run can end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+
+import pytest
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from tests_support import TOY_NODE
+
+pytest_plugins = ["pytester"]
+
+INNER = f"""
+import json, os, signal, sys
+import pytest
+
+@pytest.mark.cluster(nodes=3, command=[sys.executable, {str(TOY_NODE)!r}])
+def test_inner(cluster):
+    pids = [n.pid for n in cluster.nodes.values()] + [cluster.network._proc.pid]
+    with open("pids.json", "w") as f:
+        json.dump(pids, f)
+    cluster.pause("n2")          # a stopped process cannot notice anything itself
+    cluster.partition("n1|n2,n3")
+    ENDING
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def eventually(check: Callable[[], object], timeout: float) -> None:
+    for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.05),
+                            retry=retry_if_exception_type(AssertionError), reraise=True):
+        with attempt:
+            check()
+
+
+@pytest.mark.parametrize(
+    ("ending", "outcome"),
+    [
+        ("pass", "passed"),
+        ("assert False, 'the test failed'", "failed"),
+        ("os.kill(os.getpid(), signal.SIGINT)", "interrupted"),  # Ctrl-C
+        ("os.kill(os.getpid(), signal.SIGTERM)", "terminated"),
+        ("os.kill(os.getpid(), signal.SIGKILL)", "killed"),
+    ],
+)
+def test_no_node_outlives_pytest(pytester: pytest.Pytester, ending: str, outcome: str) -> None:
+    pytester.makepyfile(INNER.replace("ENDING", ending))
+    result = pytester.runpytest_subprocess()
+    expected_ret = {"passed": 0, "failed": 1, "interrupted": 2,
+                    "terminated": -signal.SIGTERM, "killed": -signal.SIGKILL}[outcome]
+    assert result.ret == expected_ret, result.stdout.str()
+    pids = json.loads((pytester.path / "pids.json").read_text())
+    assert len(pids) == 4
+
+    def all_gone() -> None:
+        assert [pid for pid in pids if alive(pid)] == []
+
+    # Teardown stops everything before pytest exits; after a kill, nodes see
+    # their stdin close and the proxy kills what cannot (the paused node).
+    eventually(all_gone, timeout=0.5 if outcome in ("passed", "failed", "interrupted") else 5.0)

@@ -1,0 +1,279 @@
+"""The proxy layer's semantics, observed with plain sockets on both ends.
+
+Each test runs real TCP servers in threads behind a :class:`Network`; waits
+are conditions with deadlines, and "nothing arrived" is checked against the
+proxy's own count of held bytes, so no test depends on a sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from pytest_partition.network import Network
+
+
+def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
+    """Retry ``check`` (which asserts) until it passes or ``timeout`` expires."""
+    for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.01),
+                            retry=retry_if_exception_type(AssertionError), reraise=True):
+        with attempt:
+            check()
+
+
+class Recorder:
+    """A TCP server that records every byte per connection and echoes it back."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received: list[bytearray] = []
+        self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.closing = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            buffer = bytearray()
+            with self.lock:
+                self.received.append(buffer)
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn, buffer), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, buffer: bytearray) -> None:
+        try:
+            while data := conn.recv(65536):
+                with self.lock:
+                    buffer += data
+                conn.sendall(data)
+        except OSError:
+            pass
+
+    def total(self) -> bytes:
+        with self.lock:
+            return b"".join(bytes(b) for b in self.received)
+
+    def close(self) -> None:
+        self.listener.close()
+        with self.lock:
+            for conn in self.conns:
+                conn.close()
+
+
+@pytest.fixture
+def server() -> Iterator[Recorder]:
+    recorder = Recorder()
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+def net() -> Iterator[Network]:
+    with Network(seed=1) as network:
+        yield network
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return sock
+
+
+def recv_exactly(sock: socket.socket, count: int) -> bytes:
+    data = bytearray()
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise ConnectionError("closed early")
+        data += chunk
+    return bytes(data)
+
+
+def held(net: Network) -> int:
+    return int(net.stats()["held_bytes"])
+
+
+def test_bytes_flow_both_ways(net: Network, server: Recorder) -> None:
+    with connect(net.add_link("A", "B", server.port)) as sock:
+        sock.sendall(b"hello")
+        assert recv_exactly(sock, 5) == b"hello"
+
+
+def test_cut_holds_bytes_on_open_connections_and_heal_delivers_them_in_order(
+        net: Network, server: Recorder) -> None:
+    pattern = bytes(range(256)) * 800  # 200 KiB, any reordering would show
+    with connect(net.add_link("A", "B", server.port)) as sock:
+        sock.sendall(b"x")
+        assert recv_exactly(sock, 1) == b"x"
+        net.cut([("A", "B")])
+        sock.sendall(pattern)  # on a connection opened before the cut
+        eventually(lambda: held(net) == len(pattern))
+        assert server.total() == b"x", "a byte crossed a cut link"
+        net.heal()
+        eventually(lambda: server.total() == b"x" + pattern)
+        assert recv_exactly(sock, len(pattern)) == pattern
+
+
+def test_one_way_cut_lets_the_request_arrive_and_loses_the_reply(
+        net: Network, server: Recorder) -> None:
+    with connect(net.add_link("A", "B", server.port)) as sock:
+        net.cut([("B", "A")])
+        sock.sendall(b"request")
+        eventually(lambda: server.total() == b"request")
+        eventually(lambda: held(net) == len(b"request"))
+        sock.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            sock.recv(100)
+        net.heal()
+        sock.settimeout(5)
+        assert recv_exactly(sock, 7) == b"request"
+
+
+def test_cut_applies_whichever_side_opened_the_connection(
+        net: Network, server: Recorder) -> None:
+    # B opens a connection to A (the server); cutting A->B must stop A's
+    # replies on that connection, while B's requests still reach A.
+    with connect(net.add_link("B", "A", server.port)) as sock:
+        net.cut([("A", "B")])
+        sock.sendall(b"ping")
+        eventually(lambda: server.total() == b"ping")
+        eventually(lambda: held(net) == 4)
+        net.heal()
+        assert recv_exactly(sock, 4) == b"ping"
+
+
+def test_cut_is_in_force_when_the_call_returns(net: Network, server: Recorder) -> None:
+    port = net.add_link("A", "B", server.port)
+    with connect(port) as sock:
+        for round_ in range(20):
+            net.cut([("A", "B")])
+            payload = f"round {round_};".encode()
+            sock.sendall(payload)
+            eventually(lambda p=payload: held(net) == len(p))
+            before = server.total()
+            net.heal()
+            eventually(lambda p=payload, b=before: server.total() == b + p)
+            recv_exactly(sock, len(payload))
+
+
+def test_reject_refuses_new_connections_and_resets_open_ones(
+        net: Network, server: Recorder) -> None:
+    port = net.add_link("A", "B", server.port)
+    sock = connect(port)
+    try:
+        sock.sendall(b"a")
+        assert recv_exactly(sock, 1) == b"a"
+        net.cut([("A", "B")], kind="reject")
+        with pytest.raises(ConnectionResetError):
+            sock.recv(10)
+        with pytest.raises(ConnectionRefusedError):
+            connect(port)
+        # A one-way reject also refuses the reverse link's connections.
+        reverse = net.add_link("B", "A", server.port)
+        with pytest.raises(ConnectionRefusedError):
+            connect(reverse)
+    finally:
+        sock.close()
+    net.heal()
+    with connect(port) as again:
+        again.sendall(b"b")
+        assert recv_exactly(again, 1) == b"b"
+
+
+def test_latency_delays_every_chunk_without_reordering(net: Network, server: Recorder) -> None:
+    port = net.add_link("A", "B", server.port)
+    net.set_latency([("A", "B"), ("B", "A")], ms=30, jitter_ms=20)
+    with connect(port) as sock:
+        began = time.monotonic()
+        sock.sendall(b"t")
+        recv_exactly(sock, 1)
+        assert time.monotonic() - began >= 0.02  # at least 10 ms each way
+        chunks = [f"{i:04d}".encode() for i in range(200)]
+        for chunk in chunks:
+            sock.sendall(chunk)
+        assert recv_exactly(sock, 800) == b"".join(chunks)
+    assert server.total() == b"t" + b"".join(chunks)
+    net.set_latency([("A", "B"), ("B", "A")], ms=0)
+    assert net.latency == {}
+
+
+def test_node_down_refuses_connections_until_up(net: Network, server: Recorder) -> None:
+    port = net.add_link("A", "B", server.port)
+    client_port = net.add_link("@client", "B", server.port)
+    net.node_down("B")
+    for p in (port, client_port):
+        with pytest.raises(ConnectionRefusedError):
+            connect(p)
+    net.node_up("B")
+    with connect(port) as sock:
+        sock.sendall(b"up")
+        assert recv_exactly(sock, 2) == b"up"
+
+
+def test_links_listen_on_loopback_only(net: Network, server: Recorder) -> None:
+    ports = {net.add_link("A", "B", server.port), net.add_link("B", "A", server.port)}
+    listening = set()
+    with open("/proc/net/tcp") as table:
+        for row in table.read().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            address, port = local.split(":")
+            if state == "0A" and int(port, 16) in ports:  # 0A = LISTEN
+                listening.add((address, int(port, 16)))
+    assert listening == {("0100007F", p) for p in ports}
+
+
+def test_unreachable_upstream_resets_the_client(net: Network) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    with connect(net.add_link("A", "B", dead_port)) as sock:
+        sock.sendall(b"x")
+        with pytest.raises((ConnectionResetError, ConnectionAbortedError)):
+            if not sock.recv(10):
+                raise ConnectionResetError("closed")
+
+
+def test_bad_arguments_are_clear_errors(net: Network) -> None:
+    with pytest.raises(ValueError, match="fault kind 'cut' is not one of drop, reject"):
+        net.cut([("A", "B")], kind="cut")
+    with pytest.raises(ValueError, match="latency must be >= 0"):
+        net.set_latency([("A", "B")], ms=-1)
+
+
+def test_watched_processes_die_with_the_test_process() -> None:
+    network = Network()
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        os.kill(sleeper.pid, signal.SIGSTOP)  # a paused node cannot see EOF itself
+        network.watch(sleeper.pid)
+        assert network._proc.stdin is not None
+        network._proc.stdin.close()  # what the kernel does when pytest dies
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL
+        assert network._proc.wait(timeout=10) == 0
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+        network.close()
+
+
+def test_close_stops_the_proxy_and_frees_the_ports(server: Recorder) -> None:
+    network = Network()
+    port = network.add_link("A", "B", server.port)
+    network.close()
+    assert network._proc.returncode == 0
+    with pytest.raises(ConnectionRefusedError):
+        connect(port)

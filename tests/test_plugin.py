@@ -1,0 +1,273 @@
+"""The plugin surface, tested through pytester: options, ini keys, markers, ids, hooks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests_support import TOY_NODE
+
+pytest_plugins = ["pytester"]
+
+TOY_CONFTEST = f"""
+import sys
+import pytest
+
+TOY = [sys.executable, {str(TOY_NODE)!r}]
+
+def pytest_partition_node_command(config, mode, bug):
+    return TOY
+"""
+
+
+@pytest.fixture
+def toy(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester whose clusters run the toy node by default (through the hook)."""
+    pytester.makeconftest(TOY_CONFTEST)
+    return pytester
+
+
+def test_help_lists_every_option_and_ini_key(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    for name in ("seed", "mode", "nodes", "command", "start-timeout", "client-timeout",
+                 "ping-method"):
+        result.stdout.fnmatch_lines([f"*--partition-{name}*"])
+        result.stdout.fnmatch_lines([f"*partition_{name.replace('-', '_')} *"])
+
+
+def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.cluster(nodes=3)
+        @pytest.mark.nemesis("random-halves", interval=0.5)
+        def test_marked():
+            pass
+    """)
+    result = pytester.runpytest("--strict-markers")
+    result.assert_outcomes(passed=1)
+    markers = pytester.runpytest("--markers")
+    markers.stdout.fnmatch_lines(["@pytest.mark.cluster(*", "@pytest.mark.partition(*",
+                                  "@pytest.mark.nemesis(*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--partition-seed=abc"], "*--partition-seed: 'abc' is not a seed*'last'*"),
+        (["--partition-seed=-3"], "*seed -3 is negative*"),
+        (["--partition-mode=ca"], "*--partition-mode: 'ca' is not a mode; choose cp or ap*"),
+        (["--partition-nodes=0"], "*node count 0 must be >= 1*"),
+        (["--partition-start-timeout=soon"], "*'soon' is not a number of seconds*"),
+        (["--partition-command="], "*the command is empty*"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, args: list[str],
+                                            message: str) -> None:
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_bad_ini_value_names_the_key(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\npartition_client_timeout = -1\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini key partition_client_timeout: '-1' seconds must be > 0*"])
+
+
+def test_seed_is_in_the_header_and_last_replays_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        def test_seed(partition_seed, pytestconfig):
+            with open("seeds.txt", "a") as f:
+                f.write(f"{partition_seed}\\n")
+    """)
+    first = pytester.runpytest("--partition-seed=1234")
+    first.stdout.fnmatch_lines(["partition: run seed 1234 (replay with --partition-seed=1234)"])
+    again = pytester.runpytest("--partition-seed=last")
+    again.stdout.fnmatch_lines(["partition: run seed 1234 *"])
+    other = pytester.runpytest("--partition-seed=99")
+    other.assert_outcomes(passed=1)
+    seeds = (pytester.path / "seeds.txt").read_text().split()
+    assert seeds[0] == seeds[1] != seeds[2], "same run seed, same test seed"
+
+
+def test_last_without_a_recorded_seed_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--partition-seed=last", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*no previous run seed is recorded*"])
+
+
+def test_partition_marker_gives_one_readable_id_per_spec(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.cluster(nodes=["A", "B", "C"])
+        @pytest.mark.partition("A,B|C", "A -> C", "isolate:leader", "random-halves")
+        def test_specs(partition_spec):
+            pass
+    """)
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines([
+        "*test_specs[[]A,B|C[]]",
+        "*test_specs[[]A->C[]]",
+        "*test_specs[[]isolate:leader[]]",
+        "*test_specs[[]random-halves[]]",
+    ])
+
+
+@pytest.mark.parametrize(
+    ("marks", "message"),
+    [
+        ('@pytest.mark.cluster(nodes=["A", "B", "C"])\n@pytest.mark.partition("A,B|D")',
+         "*test_bad: partition spec 'A,B|D': unknown node 'D'; the cluster's nodes are A, B, C*"),
+        ('@pytest.mark.partition("n1->")', "*empty node name in 'n1->'*"),
+        ('@pytest.mark.cluster(nodez=3)', "*unknown argument(s) nodez; accepted: nodes, mode*"),
+        ('@pytest.mark.cluster(mode="ca")', "*mode 'ca' is not one of cp, ap*"),
+        ("@pytest.mark.partition()", "*needs at least one spec*"),
+        ("@pytest.mark.partition(3)", "*spec 3 must be a string*"),
+    ],
+)
+def test_bad_markers_fail_collection_with_a_clear_message(
+        pytester: pytest.Pytester, marks: str, message: str) -> None:
+    pytester.makepyfile(f"""
+import pytest
+
+{marks}
+def test_bad(cluster):
+    pass
+""")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([message])
+
+
+def test_cluster_fixture_end_to_end_with_hooks(toy: pytest.Pytester) -> None:
+    toy.makeconftest(TOY_CONFTEST + """
+EVENTS = []
+
+def pytest_partition_cluster_started(cluster):
+    EVENTS.append(("started", sorted(cluster.nodes)))
+
+def pytest_partition_fault(cluster, event):
+    EVENTS.append((event.f, event.value and event.value["spec"]))
+
+@pytest.fixture
+def events():
+    return EVENTS
+""")
+    toy.makepyfile("""
+        import pytest
+
+        @pytest.mark.cluster(nodes=["A", "B", "C"])
+        @pytest.mark.partition("A,B|C", "C->A")
+        def test_partitioned(cluster, partition_spec, events):
+            assert cluster.client("A").put("k", 1) is True
+            with cluster.partitioned() as part:
+                assert part.spec == partition_spec
+                assert cluster.call("C", "send", "A", "x", 0.3) == "timeout"
+            assert events == [("started", ["A", "B", "C"]), ("partition", partition_spec),
+                              ("heal", None)]
+            events.clear()
+    """)
+    result = toy.runpytest_subprocess("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_partitioned[[]A,B|C[]] PASSED*",
+                                 "*test_partitioned[[]C->A[]] PASSED*"])
+
+
+def test_precedence_ini_then_command_line_then_marker(toy: pytest.Pytester) -> None:
+    toy.makeini("[pytest]\npartition_nodes = 2\npartition_client_timeout = 0.7\n")
+    toy.makepyfile("""
+        import pytest
+
+        def test_from_options(cluster, pytestconfig):
+            expected = int(pytestconfig.getoption("partition_nodes") or 2)
+            assert len(cluster.nodes) == expected
+            assert cluster.client("n1").timeout == 0.7
+
+        @pytest.mark.cluster(nodes=1, client_timeout=0.2)
+        def test_marker_wins(cluster):
+            assert list(cluster.nodes) == ["n1"]
+            assert cluster.client("n1").timeout == 0.2
+    """)
+    toy.runpytest_subprocess().assert_outcomes(passed=2)
+    toy.runpytest_subprocess("--partition-nodes=3").assert_outcomes(passed=2)
+
+
+def test_failing_test_report_shows_node_logs_and_replay_command(toy: pytest.Pytester) -> None:
+    toy.makepyfile(test_fails="""
+        import pytest
+
+        @pytest.mark.cluster(nodes=["A", "B"])
+        @pytest.mark.partition("A|B")
+        def test_broken(cluster):
+            with cluster.partitioned():
+                assert cluster.client("A").get("k") == "never"
+    """)
+    result = toy.runpytest_subprocess("--partition-seed=77")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*partition: log of node A (last lines)*",
+        "toynode A serving on *",
+        "*partition: log of node B (last lines)*",
+        "*partition: replay*",
+        "pytest 'test_fails.py::test_broken[[]A|B[]]' --partition-seed=77",
+    ])
+
+
+def test_cluster_factory_starts_several_clusters(toy: pytest.Pytester) -> None:
+    toy.makepyfile("""
+        def test_two(cluster_factory):
+            small = cluster_factory(nodes=1)
+            big = cluster_factory(nodes=["X", "Y", "Z"])
+            assert list(small.nodes) == ["n1"] and list(big.nodes) == ["X", "Y", "Z"]
+            assert small.seed != big.seed
+            assert small.workdir != big.workdir
+    """)
+    toy.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_node_start_failure_is_a_setup_error_naming_the_node(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(f"""
+        import sys
+        import pytest
+
+        @pytest.mark.cluster(nodes=2, command=[sys.executable, {str(TOY_NODE)!r},
+                                               "--exit-early", "5"])
+        def test_never_runs(cluster):
+            pass
+    """)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*NodeStartError: node n?: exited before it was ready "
+                                 "(exit code 5)*", "*exiting early with 5 as asked*"])
+    assert "cluster.py" not in result.stdout.str(), "no traceback of our internals"
+
+
+def test_runs_under_xdist_with_one_seed_and_no_port_clash(toy: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    toy.makepyfile("""
+        import json, os
+        import pytest
+        from pytest_partition.plugin import SETTINGS
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_many(cluster, i, pytestconfig):
+            ports = [n.port for n in cluster.nodes.values()]
+            links = [cluster.network.port(a, b) for a in cluster.names for b in cluster.names
+                     if a != b]
+            with open(f"run-{i}.json", "w") as f:
+                json.dump({"seed": pytestconfig.stash[SETTINGS].seed,
+                           "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+                           "ports": ports + links}, f)
+            with cluster.partitioned("n1|n2,n3"):
+                assert cluster.call("n2", "send", "n3", "x") == "ok"
+    """)
+    result = toy.runpytest_subprocess("-n", "2", "--partition-seed=5")
+    result.assert_outcomes(passed=6)
+    runs = [json.loads(p.read_text()) for p in Path(toy.path).glob("run-*.json")]
+    assert {r["seed"] for r in runs} == {5}
+    assert len({r["worker"] for r in runs}) == 2

@@ -485,6 +485,10 @@ class ApNode:
             self.counters["malformed_messages"] += 1
             self.last_error = str(exc)
 
+    def absorb(self, records: Mapping[str, Record], now_ms: int) -> None:
+        """Merge records from elsewhere (a replay of this node's own data dir)."""
+        self._merge_in(records, now_ms)
+
     def _merge_in(self, records: Mapping[str, Record], now_ms: int) -> None:
         stamps = [r.register.stamp for r in records.values() if r.register is not None]
         if stamps:  # one receive event per message, not per record

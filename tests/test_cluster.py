@@ -12,11 +12,10 @@ import sys
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from pytest_partition import (
     Cluster,
@@ -28,13 +27,9 @@ from pytest_partition import (
     Unavailable,
 )
 from pytest_partition.network import CLIENT
+from tests_support import eventually
 
 
-def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
-    for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.02),
-                            retry=retry_if_exception_type(AssertionError), reraise=True):
-        with attempt:
-            check()
 
 
 def gone(pid: int) -> bool:

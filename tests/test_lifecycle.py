@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Callable
 
 import pytest
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from tests_support import TOY_NODE
+from tests_support import TOY_NODE, eventually
 
 pytest_plugins = ["pytester"]
 
@@ -42,11 +40,6 @@ def alive(pid: int) -> bool:
         return stat.read().split(")")[-1].split()[0] != "Z"
 
 
-def eventually(check: Callable[[], object], timeout: float) -> None:
-    for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.05),
-                            retry=retry_if_exception_type(AssertionError), reraise=True):
-        with attempt:
-            check()
 
 
 @pytest.mark.parametrize(

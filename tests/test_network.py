@@ -13,20 +13,14 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from pytest_partition.network import Network
+from tests_support import eventually
 
 
-def eventually(check: Callable[[], object], timeout: float = 10.0) -> None:
-    """Retry ``check`` (which asserts) until it passes or ``timeout`` expires."""
-    for attempt in Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.01),
-                            retry=retry_if_exception_type(AssertionError), reraise=True):
-        with attempt:
-            check()
 
 
 class Recorder:

@@ -513,9 +513,11 @@ class Cluster:
             retry=retry_if_result(lambda leader: leader is None),
         )
         try:
-            leader: str = retrying(self.leader)
+            leader: str | None = retrying(self.leader)
         except RetryError:
-            raise ClusterError(f"no node reported itself leader within {timeout:g} s") from None
+            leader = None
+        if leader is None:
+            raise ClusterError(f"no node reported itself leader within {timeout:g} s")
         return leader
 
     def _fault(self, f: str, *, node: str | None = None, value: Any = None) -> Event:

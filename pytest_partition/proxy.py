@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import heapq
 import itertools
 import json
@@ -328,13 +329,13 @@ class Proxy:
     def on_listener(self, link: Link, _fd: int, _mask: int) -> None:
         while link.listening:
             try:
-                fd, _ = link.listener._accept()
+                a, _ = link.listener.accept()
             except OSError:  # nothing more to accept (or the client gave up)
                 return
-            # Accepted sockets inherit TCP_NODELAY from the listener; both
-            # sockets are non-blocking from birth: fewer syscalls per call.
-            a = socket.socket(socket.AF_INET, socket.SOCK_STREAM, fileno=fd)
+            # Accepted sockets inherit TCP_NODELAY from the listener, and the
+            # upstream socket is non-blocking from birth: fewer syscalls.
             a.setblocking(False)
+            fd = a.fileno()
             b = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
             b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = Conn(link, a, b)
@@ -391,7 +392,7 @@ class Proxy:
                 due = max(time.monotonic() + wait, pipe.last_due)
                 pipe.last_due = due
                 pipe.in_flight.append((due, data))
-                self.at(due, lambda conn=pipe.conn: self.pump(conn))
+                self.at(due, functools.partial(self.pump, pipe.conn))
             if len(data) < RECV_SIZE:
                 # Drained: another recv would only say EAGAIN, and the bytes
                 # are more urgent than noticing an EOF one turn earlier.

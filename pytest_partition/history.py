@@ -105,7 +105,9 @@ class Event:
             key=data.get("key"),
             value=data.get("value"),
             node=data.get("node"),
-            error=data.get("error"),
+            # Other tools put structured errors here ([:timeout "..."]): keep
+            # them readable as text.
+            error=None if data.get("error") is None else str(data["error"]),
         )
 
 
@@ -141,7 +143,9 @@ class Operation:
         """One line a person can read: who did what, and how it ended."""
         key = "" if self.key is None else f" {self.key!r}"
         args = "" if self.value is None else f" {self.value!r}"
-        result = f" -> {self.output!r}" if self.type == "ok" and self.output is not None else ""
+        # A read that returned nothing says so: "-> None" is the point of it.
+        shows_output = self.output is not None or self.f in ("read", "get")
+        result = f" -> {self.output!r}" if self.type == "ok" and shows_output else ""
         node = f" on {self.node}" if self.node else ""
         end = "..." if self.end is None else f"{self.end / 1e6:.1f}"
         outcome = self.type if self.error is None else f"{self.type} ({self.error})"
@@ -307,11 +311,11 @@ class History:
 
 
 def _parse_line(line: str, where: str) -> dict[str, Any]:
-    if line.startswith("{") and not line.startswith('{"') and ":" in line[:3] + line:
-        try:
-            from .edn import parse_map  # Jepsen's EDN, a small reader of our own
-        except ImportError as error:  # pragma: no cover - edn ships with the package
-            raise HistoryError(f"{where}: EDN support is not available") from error
+    # Jepsen prints maps ({:type :invoke ...}) and, lately, records
+    # (#jepsen.history.Op{...}); our JSON objects start with {" instead.
+    if line.startswith("#") or line[1:].lstrip().startswith(":"):
+        from .edn import parse_map  # Jepsen's EDN, a small reader of our own
+
         try:
             return parse_map(line)
         except ValueError as error:

@@ -1,0 +1,409 @@
+"""Sequential specifications ("models") that the linearizability checker replays.
+
+A model says what one operation does to an object when operations run one at
+a time. The checker searches for an order of the recorded operations that the
+model accepts; it never mutates a state, so ``step`` must be pure and states
+must be hashable (they are memoized).
+
+Built-in models are ready-made instances: :data:`register`, :data:`kv` and
+:data:`counter` (or pass their names ``"register"``, ``"kv"``, ``"counter"``).
+To check your own service, subclass :class:`Model` and pass an instance.
+
+How values are read (see :mod:`pytest_partition.history`): ``op.value`` is
+the input from the invoke event (put: the value; cas: ``[expected, new]``;
+incr: the delta), ``op.output`` is what an ``ok`` completion returned (read:
+the value; cas: a bool; incr: the new total). For an ``info`` operation the
+output is unknown, so a model must accept any output when
+``op.type != "ok"``. Jepsen histories repeat the input in the ok value of a
+write or cas (``[old new]``); the models accept that too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from ..history import Operation
+
+__all__ = [
+    "IGNORED_CALLS",
+    "CounterModel",
+    "KVModel",
+    "Model",
+    "ModelError",
+    "ModelLike",
+    "RegisterModel",
+    "counter",
+    "freeze",
+    "kv",
+    "register",
+    "resolve_model",
+]
+
+READS = frozenset({"read", "get"})
+WRITES = frozenset({"write", "put"})
+DELETES = frozenset({"delete", "del", "remove"})
+INCREMENTS = frozenset({"incr", "add"})
+IGNORED_CALLS = frozenset({"ping", "state", "role", "stats"})
+"""Calls that read no data and change none (health checks, introspection):
+every built-in model accepts them anywhere and the checker leaves them out."""
+
+
+class ModelError(ValueError):
+    """An operation the model cannot interpret (unknown ``f``, malformed value)."""
+
+
+def freeze(value: Any) -> Hashable:
+    """A hashable twin of a JSON-like value: lists become tuples, dicts sorted pairs."""
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(item) for item in value)
+    if isinstance(value, dict):
+        pairs = sorted(((repr(k), freeze(v)) for k, v in value.items()), key=lambda kv: kv[0])
+        return ("<map>", *pairs)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(freeze(item) for item in value)
+    return value  # type: ignore[no-any-return]
+
+
+def thaw(value: Any) -> Any:
+    """Undo :func:`freeze` for display: tuples back to lists, maps back to dicts."""
+    if isinstance(value, tuple):
+        if value[:1] == ("<map>",):
+            return {k: thaw(v) for k, v in value[1:]}
+        return [thaw(item) for item in value]
+    return value
+
+
+class ModelLike(Protocol):
+    """What the checker needs of a model: :class:`Model` without the optional parts."""
+
+    def init(self) -> Hashable:
+        """The state before any operation."""
+
+    def step(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
+        """(is ``op``'s outcome legal in ``state``?, the next state)."""
+
+
+class Model:
+    """The interface of a sequential specification; subclass it for your own service.
+
+    Required: :meth:`init` and :meth:`step`. Optional: :meth:`partition` (split a
+    history into independent sub-histories, e.g. one per key, which makes the
+    search much cheaper), :meth:`describe_state` (for explanations),
+    :meth:`ignores` (operations the checker may leave out), :meth:`read_only`
+    (operations that never change the state, which prunes the search),
+    :meth:`defer_unknown` (a search-order hint for unknown outcomes) and
+    :attr:`steps_on_payload_only`. The checker also accepts any object with
+    ``init`` and ``step``; the optional methods are then looked up by name.
+    """
+
+    name: str = "model"
+    steps_on_payload_only: bool = False
+    """True when :meth:`step` reads nothing of an operation but ``f``, ``key``,
+    ``value``, ``output`` and ``type`` (not its process, node or times); the
+    search may then treat identical unknown-outcome operations as one kind."""
+
+    def init(self) -> Hashable:
+        """The state before any operation."""
+        raise NotImplementedError
+
+    def step(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
+        """Apply ``op`` to ``state``: (is this outcome legal here?, the next state).
+
+        Must be pure. When ``op.type != "ok"`` the outcome is unknown: accept it
+        and return the state as if the operation took effect (the checker also
+        tries the histories where it never did). Raise :class:`ModelError` for an
+        operation the model does not understand.
+        """
+        raise NotImplementedError
+
+    def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
+        """Independent sub-histories (P-compositionality); default: one."""
+        return [list(ops)]
+
+    def describe_state(self, state: Any) -> str:
+        """The state in words, for explanations."""
+        return repr(thaw(state))
+
+    def ignores(self, op: Operation) -> bool:
+        """True when ``op`` can neither constrain nor change any state (left out)."""
+        return False
+
+    def read_only(self, op: Operation) -> bool:
+        """True when ``op`` never changes the state, whatever the state (a read).
+
+        The search places such an operation as soon as it is legal and never
+        tries alternatives to it, which prunes most backtracking. Only answer
+        True when no state can change under ``op``: a write of the current value
+        changes nothing now but would later.
+        """
+        return False
+
+    def defer_unknown(self, op: Operation) -> bool:
+        """True to try ``op`` (of unknown outcome) only when nothing else fits.
+
+        A speed hint, never a change of verdict. Good for operations whose
+        effect no later operation hides (increments): trying such an operation
+        early when it never happened costs a long detour. Bad for writes, whose
+        effect a later write hides: there the search should try them in time
+        order.
+        """
+        return False
+
+
+def _by_key(ops: Iterable[Operation]) -> list[list[Operation]]:
+    groups: dict[Any, list[Operation]] = {}
+    for op in ops:
+        groups.setdefault(freeze(op.key), []).append(op)
+    return list(groups.values())
+
+
+def unwrap_independent(ops: Sequence[Operation]) -> list[Operation]:
+    """Turn Jepsen's ``independent`` tuples into keyed operations, when present.
+
+    Jepsen's multi-key workloads have no key field; each value is a tuple
+    ``[key value]`` (a read invokes ``[k nil]``). A history is read that way only
+    when no operation has a key, every value (and ok output) is a 2-element
+    list, and some read invokes with ``[k nil]``; otherwise it is returned as is.
+    """
+    data_ops = [op for op in ops if op.f not in IGNORED_CALLS]
+    if not data_ops or any(op.key is not None for op in data_ops):
+        return list(ops)
+
+    def pair(value: Any) -> bool:
+        return isinstance(value, (list, tuple)) and len(value) == 2
+
+    if not all(pair(op.value) and (op.output is None or pair(op.output)) for op in data_ops):
+        return list(ops)
+    if not any(op.f in READS and op.value[1] is None for op in data_ops):
+        return list(ops)
+    unwrapped = []
+    for op in ops:
+        if op.f in IGNORED_CALLS:
+            unwrapped.append(op)
+            continue
+        output = op.output[1] if op.output is not None else None
+        unwrapped.append(replace(op, key=op.value[0], value=op.value[1], output=output))
+    return unwrapped
+
+
+def _cas_pair(op: Operation) -> tuple[Hashable, Hashable]:
+    value = op.value
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ModelError(
+            f"cas needs the value [expected, new], got {value!r} in {op.describe()}"
+        )
+    return freeze(value[0]), freeze(value[1])
+
+
+def _unknown_f(model: str, op: Operation, known: str) -> ModelError:
+    return ModelError(
+        f"the {model} model does not know f={op.f!r} ({op.describe()}); it knows {known}. "
+        "Use another model ('register', 'kv', 'counter') or pass your own Model."
+    )
+
+
+class RegisterModel(Model):
+    """A read/write register, one per key (a history without keys is one register).
+
+    - ``read``/``get``: an ok output must equal the state;
+    - ``write``/``put``: the input becomes the state (the output is ignored);
+    - ``cas`` with input ``[expected, new]``: a bool output is taken at its word
+      (True: applied, legal only if the state was ``expected``; False: not
+      applied, legal only if it was not); an output of None or a list (Jepsen
+      repeats ``[old new]``) means applied. An unknown-outcome cas applies when
+      the state matches.
+
+    The initial state is None: a read of None before any write is legal.
+    Calls in :data:`IGNORED_CALLS` are skipped; any other ``f`` is a
+    :class:`ModelError`. Jepsen's independent tuples are understood (see
+    :func:`unwrap_independent`).
+    """
+
+    name = "register"
+    known = "read/get, write/put, cas"
+    steps_on_payload_only = True
+
+    def init(self) -> Hashable:
+        """None: nothing written yet."""
+        return None
+
+    def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
+        """One sub-history per key."""
+        return _by_key(unwrap_independent(ops))
+
+    def ignores(self, op: Operation) -> bool:
+        """Introspection calls, and reads whose result is unknown."""
+        return op.f in IGNORED_CALLS or (op.f in READS and op.type != "ok")
+
+    def read_only(self, op: Operation) -> bool:
+        """Reads, and a cas that reported it did not apply."""
+        return op.f in READS or (op.f == "cas" and op.type == "ok" and op.output is False)
+
+    def step(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
+        """See the class docstring."""
+        f = op.f
+        if f in READS:
+            return (op.type != "ok" or freeze(op.output) == state), state
+        if f in WRITES:
+            return True, freeze(op.value)
+        if f == "cas":
+            return self._cas(state, op)
+        if f in IGNORED_CALLS:
+            return True, state
+        return self.step_other(state, op)
+
+    def step_other(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
+        """Operations beyond read/write/cas; the register knows none."""
+        raise _unknown_f(self.name, op, self.known)
+
+    @staticmethod
+    def _cas(state: Any, op: Operation) -> tuple[bool, Hashable]:
+        expected, new = _cas_pair(op)
+        if op.type != "ok":
+            return True, (new if state == expected else state)
+        output = op.output
+        if output is True:
+            return state == expected, new
+        if output is False:
+            return state != expected, state
+        if output is None or isinstance(output, (list, tuple)):
+            return state == expected, new
+        raise ModelError(f"cas returned {output!r}, expected a bool or None: {op.describe()}")
+
+
+def _delta(op: Operation) -> int | float:
+    delta = 1 if op.value is None else op.value
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)):
+        raise ModelError(f"{op.f} needs a numeric delta, got {op.value!r}: {op.describe()}")
+    return delta
+
+
+def _number_output(op: Operation) -> int | float | None:
+    """The total an ok ``incr`` returned, or None when it returned no number."""
+    output = op.output
+    if op.f != "incr" or isinstance(output, bool) or not isinstance(output, (int, float)):
+        return None
+    return output
+
+
+class KVModel(RegisterModel):
+    """A key-value map: a :class:`RegisterModel` per key, plus:
+
+    - ``delete``/``del``/``remove``: the key becomes None (output ignored);
+    - ``incr``/``add`` with a numeric delta (None means 1): a missing key counts
+      as 0; an ok ``incr`` that returned a number must return the new total
+      (``add`` follows Jepsen and repeats the delta, so its output is ignored);
+      an ok incr on a non-numeric value is illegal;
+    - ``append`` of the input to a list (a missing key is an empty list); a read
+      of such a key returns the list.
+    """
+
+    name = "kv"
+    known = "read/get, write/put, cas, delete, incr/add, append"
+
+    def defer_unknown(self, op: Operation) -> bool:
+        """Increments and appends: nothing hides their effect."""
+        return op.f in INCREMENTS or op.f == "append"
+
+    def step_other(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
+        """delete, incr/add and append; anything else is a :class:`ModelError`."""
+        f = op.f
+        if f in DELETES:
+            return True, None
+        if f in INCREMENTS:
+            delta = _delta(op)
+            current = 0 if state is None else state
+            if isinstance(current, bool) or not isinstance(current, (int, float)):
+                # The store refuses incr on a non-number; an unknown outcome
+                # is then one that did nothing.
+                return op.type != "ok", state
+            total = current + delta
+            returned = _number_output(op)
+            return (op.type != "ok" or returned is None or returned == total), total
+        if f == "append":
+            current = () if state is None else state
+            if not isinstance(current, tuple):
+                return op.type != "ok", state
+            return True, current + (freeze(op.value),)
+        raise _unknown_f(self.name, op, self.known)
+
+
+class CounterModel(Model):
+    """A counter per key, starting at 0.
+
+    - ``incr``/``add`` with a numeric delta (None means 1; negative allowed): an
+      ok ``incr`` that returned a number must return the new total; an
+      unknown-outcome increment may or may not have happened;
+    - ``read``/``get``: an ok output must equal the total (None reads as 0, a
+      key never incremented).
+
+    Calls in :data:`IGNORED_CALLS` are skipped; any other ``f`` is a
+    :class:`ModelError`.
+    """
+
+    name = "counter"
+    steps_on_payload_only = True
+
+    def init(self) -> Hashable:
+        """0."""
+        return 0
+
+    def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
+        """One sub-history per key."""
+        return _by_key(ops)
+
+    def ignores(self, op: Operation) -> bool:
+        """Introspection calls, and reads whose result is unknown."""
+        return op.f in IGNORED_CALLS or (op.f in READS and op.type != "ok")
+
+    def read_only(self, op: Operation) -> bool:
+        """Reads."""
+        return op.f in READS
+
+    def defer_unknown(self, op: Operation) -> bool:
+        """Increments: nothing hides their effect."""
+        return op.f in INCREMENTS
+
+    def step(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
+        """See the class docstring."""
+        f = op.f
+        if f in INCREMENTS:
+            total = state + _delta(op)
+            returned = _number_output(op)
+            return (op.type != "ok" or returned is None or returned == total), total
+        if f in READS:
+            if op.type != "ok":
+                return True, state
+            output = 0 if op.output is None else op.output
+            return (not isinstance(output, bool) and output == state), state
+        if f in IGNORED_CALLS:
+            return True, state
+        raise _unknown_f(self.name, op, "incr/add, read/get")
+
+
+register = RegisterModel()
+"""The register model (an instance; also reachable by the name ``"register"``)."""
+kv = KVModel()
+"""The key-value model (an instance; also reachable by the name ``"kv"``)."""
+counter = CounterModel()
+"""The counter model (an instance; also reachable by the name ``"counter"``)."""
+
+_BY_NAME: dict[str, Model] = {"register": register, "kv": kv, "counter": counter}
+
+
+def resolve_model(model: ModelLike | str) -> ModelLike:
+    """A model instance from an instance (or anything with init/step) or a name."""
+    if isinstance(model, str):
+        try:
+            return _BY_NAME[model]
+        except KeyError:
+            raise ValueError(
+                f"unknown model {model!r}; built-in models are {', '.join(_BY_NAME)}"
+            ) from None
+    if isinstance(model, type) and issubclass(model, Model):
+        return model()  # a class given instead of an instance: forgive it
+    if not callable(getattr(model, "init", None)) or not callable(getattr(model, "step", None)):
+        raise TypeError(f"a model needs init() and step(state, op); got {model!r}")
+    return model

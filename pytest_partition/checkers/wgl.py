@@ -1,0 +1,256 @@
+"""The Wing-Gong/Lowe search for a linearization of one (sub-)history.
+
+The history becomes a doubly linked list of call and return entries sorted by
+real time (see :mod:`.realtime`). Walking from the head, a call entry is tried
+against the model: if its outcome is legal in the current state, the operation
+is *linearized*: its call and return are lifted out of the list, the
+(linearized set, state) pair is remembered, and the walk restarts at the head.
+Reaching a return entry means that operation had to take effect before this
+point and could not: the search backtracks (unlifts the last linearized
+operation and tries the next call after it). The memo of (linearized set,
+state) pairs, as in Lowe's refinement used by Knossos and Porcupine, prunes
+every configuration already explored, which makes the common case linear.
+
+``info`` operations (unknown outcome) have their return entry at the end of
+time: they may be linearized anywhere after their call, or never. The first
+time the walk reaches such a return entry, every ``ok`` operation has been
+linearized, and the remaining unknown ones simply did not happen.
+
+Three refinements keep Python fast on real histories; none changes a verdict
+(the tests compare against brute force and against the plain search):
+
+- a legal *pure* operation (``model.read_only(op)``: a read) is placed at once,
+  and when it fails its whole level fails (see the comment in the loop);
+- unknown-outcome operations the model defers (``model.defer_unknown(op)``:
+  increments) are tried only once no other operation fits a point;
+- unknown-outcome *twins* (same f, key and input; only when the model declares
+  ``steps_on_payload_only``) take effect in invocation order, so k pending
+  "add 1" give k + 1 cases instead of 2^k.
+
+The search is a generator that yields every few thousand steps so that the
+caller can interleave several keys and enforce a time limit without threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..history import Operation
+from .models import freeze
+from .realtime import call_moment, return_moment
+
+__all__ = ["SearchOutcome", "search"]
+
+SLICE_STEPS = 2048
+"""Steps between two yields: a few milliseconds of work."""
+
+
+@dataclass
+class SearchOutcome:
+    """How one search ended.
+
+    ``prefix``: on failure, the longest sequence of operations the search could
+    linearize, each with the state after it; ``blocked``: the operation whose
+    return was reached at that point without a legal place for it.
+    """
+
+    legal: bool
+    steps: int
+    prefix: list[tuple[Operation, Hashable]] = field(default_factory=list)
+    blocked: Operation | None = None
+    state: Hashable = None
+
+
+def search(ops: Sequence[Operation], model: Any) -> Generator[None, None, SearchOutcome]:
+    """Search a linearization of ``ops`` under ``model`` (a generator; see module doc).
+
+    ``ops`` must already exclude ``fail`` operations. Raises :class:`ValueError`
+    for an operation that completes before it was invoked.
+    """
+    n = len(ops)
+    init_state: Hashable = model.init()
+    if n == 0:
+        return SearchOutcome(True, 0, state=init_state)
+    step = model.step
+
+    moments: list[tuple[Any, int, int]] = []
+    for i, op in enumerate(ops):
+        called, returned = call_moment(op), return_moment(op)
+        if returned < called:
+            raise ValueError(f"operation completes before it starts: {op.describe()}")
+        moments.append((called, 0, i))  # kind 0 sorts calls first on a tie: concurrent
+        moments.append((returned, 1, i))
+    moments.sort()
+
+    # Node 0 is the head sentinel; entry p of the sorted list is node p + 1.
+    size = 2 * n + 1
+    nxt = list(range(1, size + 1))
+    nxt[-1] = -1
+    prv = list(range(-1, size - 1))
+    op_of = [0] * size
+    is_call = [False] * size
+    endless = [False] * size  # the return entry of an info operation
+    match = [0] * size
+    call_node = [0] * n
+    for position, (_, kind, i) in enumerate(moments):
+        node = position + 1
+        op_of[node] = i
+        if kind == 0:
+            is_call[node] = True
+            call_node[i] = node
+        else:
+            match[call_node[i]] = node
+            endless[node] = ops[i].end is None
+    bits = [1 << i for i in range(n)]
+    # Unknown-outcome twins (same f, key and input) are interchangeable when
+    # the model looks at nothing else: one takes effect only once its
+    # earlier-invoked twin has (the earlier one fits wherever the later does).
+    twin_before = [-1] * n
+    last_twin: dict[tuple[str, Hashable, Hashable], int] = {}
+    for i in sorted(range(n), key=lambda i: call_moment(ops[i])):
+        if ops[i].end is None and getattr(model, "steps_on_payload_only", False):
+            signature = (ops[i].f, freeze(ops[i].key), freeze(ops[i].value))
+            twin_before[i] = last_twin.get(signature, -1)
+            last_twin[signature] = i
+    # Unknown-outcome operations the model lets wait (increments, whose effect
+    # no later write hides) are tried only once no other operation fits.
+    defer = getattr(model, "defer_unknown", None)
+    deferred = [
+        is_call[node] and ops[op_of[node]].end is None and callable(defer)
+        and bool(defer(ops[op_of[node]]))
+        for node in range(size)
+    ]
+    read_only = getattr(model, "read_only", None)
+    pure = [False] * size
+    if callable(read_only):
+        for node in range(1, size):
+            pure[node] = is_call[node] and bool(read_only(ops[op_of[node]]))
+
+    state = init_state
+    linearized = 0
+    memo: set[tuple[int, Hashable]] = set()
+    # The stack of linearized calls is a linked list of immutable cells
+    # (node, state before, rest): a snapshot of the deepest point is O(1).
+    stack: tuple[int, Hashable, Any] | None = None
+    depth = 0
+    best_depth = -1
+    best_stack: tuple[int, Hashable, Any] | None = None
+    best_state: Hashable = init_state
+    blocked = -1
+    steps = 0
+    budget = SLICE_STEPS
+    entry = nxt[0]
+    late = False  # False: try the operations in time order; True: then the deferred ones
+    while entry != -1:
+        # Scan the calls before the first return: the operations that may take
+        # effect next (deferred ones only once the others are exhausted).
+        # A legal pure one (one that never changes the state, like a read) is
+        # taken at once: no pending operation must precede it (their returns
+        # come after its call) and it changes no state the others see, so
+        # placing it first loses nothing; and if that fails, every other choice
+        # here fails too. Otherwise the first legal call in time order whose
+        # outcome is not in the memo is taken.
+        chosen = -1
+        chosen_state: Hashable = None
+        chosen_seen: tuple[int, Hashable] | None = None
+        dead = False
+        while is_call[entry]:
+            if deferred[entry] is not late:
+                entry = nxt[entry]
+                continue
+            budget -= 1
+            twin = twin_before[op_of[entry]]
+            if twin >= 0 and not linearized & bits[twin]:
+                entry = nxt[entry]
+                continue
+            legal, new_state = step(state, ops[op_of[entry]])
+            if legal:
+                seen = (linearized | bits[op_of[entry]], new_state)
+                if pure[entry]:
+                    if seen in memo:
+                        dead = True  # this pure choice failed before: so does the level
+                    else:
+                        chosen, chosen_state, chosen_seen = entry, new_state, seen
+                    break
+                if chosen < 0 and seen not in memo:
+                    chosen, chosen_state, chosen_seen = entry, new_state, seen
+            entry = nxt[entry]
+        if budget <= 0:
+            steps += SLICE_STEPS - budget
+            budget = SLICE_STEPS
+            yield
+        if chosen >= 0 and not dead:
+            assert chosen_seen is not None
+            memo.add(chosen_seen)
+            stack = (chosen, state, stack)
+            depth += 1
+            state = chosen_state
+            linearized = chosen_seen[0]
+            # Lift the call, then its return, out of the list.
+            before, after = prv[chosen], nxt[chosen]
+            nxt[before] = after
+            prv[after] = before
+            ret = match[chosen]
+            before, after = prv[ret], nxt[ret]
+            nxt[before] = after
+            if after != -1:
+                prv[after] = before
+            entry = nxt[0]
+            late = False
+            continue
+        if not dead:
+            if endless[entry]:
+                break  # every ok operation is placed; unknown ones may never have happened
+            if not late:
+                late = True  # nothing else fits here: try the deferred ones
+                entry = nxt[0]
+                continue
+            if depth > best_depth:
+                best_depth, best_stack, best_state, blocked = depth, stack, state, op_of[entry]
+        # Backtrack; a pure operation's level fails with it (see above).
+        while True:
+            if stack is None:
+                return _failure(ops, op_of, steps + SLICE_STEPS - budget, best_stack,
+                                best_state, blocked)
+            top, state, stack = stack
+            depth -= 1
+            linearized ^= bits[op_of[top]]
+            # Unlift in reverse order: the return first, then the call.
+            ret = match[top]
+            nxt[prv[ret]] = ret
+            after = nxt[ret]
+            if after != -1:
+                prv[after] = ret
+            nxt[prv[top]] = top
+            prv[nxt[top]] = top
+            if not pure[top]:
+                break
+        entry = nxt[top]
+        late = deferred[top]
+    return SearchOutcome(True, steps + SLICE_STEPS - budget, state=state)
+
+
+def _failure(
+    ops: Sequence[Operation],
+    op_of: list[int],
+    steps: int,
+    stack: tuple[int, Hashable, Any] | None,
+    final_state: Hashable,
+    blocked: int,
+) -> SearchOutcome:
+    cells: list[tuple[int, Hashable]] = []
+    while stack is not None:
+        node, before, stack = stack
+        cells.append((op_of[node], before))
+    cells.reverse()
+    # The state after an operation is the state before the next one.
+    afters = [before for _, before in cells[1:]] + [final_state] if cells else []
+    return SearchOutcome(
+        legal=False,
+        steps=steps,
+        prefix=[(ops[i], after) for (i, _), after in zip(cells, afters, strict=True)],
+        blocked=ops[blocked] if blocked >= 0 else None,
+        state=final_state,
+    )

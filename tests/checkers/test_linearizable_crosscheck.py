@@ -1,0 +1,201 @@
+"""linearizable() must agree with the brute-force reference on small random histories.
+
+Histories come from a real sequential execution (each operation takes effect
+at a random instant inside its interval; unknown outcomes may or may not take
+effect), some with one output corrupted and some with random outputs, so that
+both verdicts are well represented.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any, cast
+
+import pytest
+
+from pytest_partition.checkers import Model, linearizable, linearizable_bruteforce
+from pytest_partition.checkers.models import resolve_model
+from pytest_partition.checkers.realtime import precedes
+from pytest_partition.history import History, Operation
+
+VALUES = [0, 1, 2, 3]
+
+
+def _register_op(rng: random.Random, keys: list[str | None]) -> tuple[str, Any, Any]:
+    key = rng.choice(keys)
+    f = rng.choice(["read", "write", "cas"]) if key is None else rng.choice(
+        ["get", "put", "cas", "get", "incr", "delete"])
+    if f in ("read", "get"):
+        return f, key, None
+    if f in ("write", "put"):
+        return f, key, rng.choice(VALUES)
+    if f == "cas":
+        return f, key, [rng.choice([None, *VALUES]), rng.choice(VALUES)]
+    if f == "incr":
+        return f, key, rng.choice([1, 2])
+    return f, key, None  # delete
+
+
+def _counter_op(rng: random.Random) -> tuple[str, Any, Any]:
+    f = rng.choice(["incr", "add", "read", "read"])
+    if f == "read":
+        return f, None, None
+    return f, None, rng.choice([-1, 1, 2, 3])
+
+
+def _apply(state: dict[Any, Any], f: str, key: Any, value: Any) -> tuple[bool, Any]:
+    """Run one operation sequentially: (did it succeed, its output)."""
+    current = state.get(key)
+    if f in ("read", "get"):
+        return True, (current if current is not None or key is None else None)
+    if f in ("write", "put"):
+        state[key] = value
+        return True, None
+    if f == "cas":
+        applied = current == value[0]
+        if applied:
+            state[key] = value[1]
+        return True, applied
+    if f == "delete":
+        state[key] = None
+        return True, None
+    # incr / add
+    total = (current or 0)
+    if not isinstance(total, int) or isinstance(total, bool):
+        return False, None  # the store would refuse: the op becomes a fail
+    state[key] = total + value
+    return True, (state[key] if f == "incr" else value)
+
+
+def generate(rng: random.Random, model: str, sizes: tuple[int, int] = (1, 8)) -> History:
+    """A history of at most 8 operations (by default) from several processes."""
+    processes = rng.randint(2, 4)
+    count = rng.randint(*sizes)
+    keys: list[str | None] = ["a", "b"] if model == "kv" else [None]
+    specs = []
+    clock = [rng.uniform(0, 3) for _ in range(processes)]
+    for _ in range(count):
+        process = rng.randrange(processes)
+        start = clock[process] + rng.uniform(0, 2)
+        end = start + rng.uniform(0.1, 4)
+        clock[process] = end
+        f, key, value = _counter_op(rng) if model == "counter" else _register_op(rng, keys)
+        point = rng.uniform(start, end)
+        roll = rng.random()
+        outcome = "ok" if roll < 0.7 else "info" if roll < 0.88 else "fail"
+        applies = outcome == "ok" or (outcome == "info" and rng.random() < 0.5)
+        specs.append({"process": process, "start": start, "end": end, "f": f, "key": key,
+                      "value": value, "point": point, "outcome": outcome, "applies": applies})
+    state: dict[Any, Any] = {}
+    if model == "counter":
+        state[None] = 0
+    for spec in sorted(specs, key=lambda s: s["point"]):
+        if spec["applies"]:
+            done, output = _apply(state, spec["f"], spec["key"], spec["value"])
+            spec["output"] = output
+            if not done:
+                spec["outcome"] = "fail"
+    mode = rng.random()
+    oks = [s for s in specs if s["outcome"] == "ok" and "output" in s]
+    if mode < 0.35 and oks:  # corrupt one output
+        victim = rng.choice(oks)
+        if isinstance(victim["output"], bool):
+            victim["output"] = not victim["output"]
+        elif victim["f"] in ("read", "get", "incr"):
+            victim["output"] = rng.choice([None, *VALUES, 5])
+    elif mode < 0.5:  # random outputs everywhere
+        for spec in oks:
+            if spec["f"] in ("read", "get"):
+                spec["output"] = rng.choice([None, *VALUES])
+            elif spec["f"] == "cas":
+                spec["output"] = rng.choice([True, False])
+    # Processes take one operation at a time: never-completed ones end a process.
+    last_of = {s["process"]: s for s in specs}
+    events = []
+    for spec in specs:
+        name = f"n{spec['process'] % 3 + 1}"
+        common = {"process": spec["process"], "f": spec["f"], "key": spec["key"], "node": name}
+        events.append((spec["start"], dict(common, type="invoke", value=spec["value"])))
+        if spec["outcome"] == "info" and last_of[spec["process"]] is spec and rng.random() < 0.5:
+            continue  # never completed
+        value = spec.get("output") if spec["outcome"] == "ok" else spec["value"]
+        events.append((spec["end"], dict(common, type=spec["outcome"], value=value)))
+    events.sort(key=lambda pair: pair[0])
+    return History.from_events(
+        [dict(event, time=int(when * 1e6)) for when, event in events]
+    )
+
+
+def _check_prefix(result: Any, model_name: str) -> None:
+    """The longest prefix reported must itself be a legal, real-time-respecting order."""
+    model = resolve_model(model_name)
+    states: dict[Any, Any] = {}
+    placed: list[Operation] = []
+    for step in result.longest_prefix:
+        key = repr(step.op.key)
+        legal, after = model.step(states.get(key, model.init()), step.op)
+        assert legal
+        assert after == step.state
+        states[key] = after
+        assert not any(precedes(step.op, earlier) for earlier in placed)
+        placed.append(step.op)
+
+
+CASES = [("register", 900), ("kv", 650), ("counter", 650)]
+
+
+@pytest.mark.parametrize(("model", "count"), CASES)
+def test_agrees_with_bruteforce(model: str, count: int) -> None:
+    rng = random.Random(f"crosscheck-{model}")
+    verdicts = {True: 0, False: 0}
+    for number in range(count):
+        history = generate(rng, model)
+        expected = linearizable_bruteforce(history, model)
+        result = linearizable(history, model)
+        assert result.valid == expected, (
+            f"history #{number} ({model}): fast={result.valid} brute={expected}\n"
+            + "\n".join(op.describe() for op in history.operations())
+            + "\n" + result.explain()
+        )
+        verdicts[expected] += 1
+        if not expected:
+            assert result.culprits and result.explanation
+            assert "not linearizable" in result.explain()
+            _check_prefix(result, model)
+            json.dumps(result.to_dict())
+    # Both verdicts must be well represented, or the cross-check proves little.
+    assert min(verdicts.values()) > count // 5, verdicts
+
+
+class WithoutPruning(Model):
+    """A built-in model minus ``read_only``: the search without its pruning."""
+
+    def __init__(self, name: str) -> None:
+        self.inner = cast(Model, resolve_model(name))
+        self.name = name
+
+    def init(self) -> Any:
+        return self.inner.init()
+
+    def step(self, state: Any, op: Operation) -> tuple[bool, Any]:
+        return self.inner.step(state, op)
+
+    def partition(self, ops: Any) -> list[list[Operation]]:
+        return self.inner.partition(ops)
+
+
+@pytest.mark.parametrize("model", ["register", "kv", "counter"])
+def test_pruning_of_pure_operations_changes_no_verdict(model: str) -> None:
+    # Histories of 10-40 operations are too long for brute force but long
+    # enough for the read-first pruning to cut real branches.
+    rng = random.Random(f"pruning-{model}")
+    plain = WithoutPruning(model)
+    verdicts = {True: 0, False: 0}
+    for number in range(150):
+        history = generate(rng, model, sizes=(10, 40))
+        pruned = linearizable(history, model, time_limit=10)
+        reference = linearizable(history, plain, time_limit=10)
+        assert pruned.valid == reference.valid, f"history #{number}"
+        verdicts[pruned.valid is True] += 1
+    assert min(verdicts.values()) > 20, verdicts

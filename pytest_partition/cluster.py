@@ -617,28 +617,20 @@ class _Failed:
 
 
 def _describe_divergence(states: Mapping[str, Any], timeout: float) -> str:
+    from .checkers import converged
+
     lines = [f"replicas did not converge within {timeout:g} s"]
-    failed = {n: s for n, s in states.items() if isinstance(s, _Failed)}
-    for name, failure in failed.items():
-        lines.append(f"  {name}: state() failed: {failure.error}")
+    for name, state in states.items():
+        if isinstance(state, _Failed):
+            lines.append(f"  {name}: state() failed: {state.error}")
     maps = {n: s for n, s in states.items() if not isinstance(s, _Failed)}
-    if maps and all(isinstance(s, dict) for s in maps.values()):
-        keys = sorted({k for s in maps.values() for k in s}, key=repr)
-        missing = object()
-        differing = [
-            k for k in keys if len({repr(s.get(k, missing)) for s in maps.values()}) > 1
-        ]
-        lines[0] += f": {len(differing)} of {len(keys)} keys differ"
-        for key in differing[:20]:
-            cells = ", ".join(
-                f"{n}={s[key]!r}" if key in s else f"{n}=<missing>" for n, s in maps.items()
-            )
-            lines.append(f"  {key!r}: {cells}")
-        if len(differing) > 20:
-            lines.append(f"  ... and {len(differing) - 20} more keys")
+    if maps and all(isinstance(s, Mapping) for s in maps.values()):
+        result = converged(maps)
+        lines.append(result.explain(max_keys=20) if not result.valid else
+                     "their state() values are equal, but their stats() fingerprints differ "
+                     "(the replicas hold different data behind the same values)")
     else:
-        for name, state in maps.items():
-            lines.append(f"  {name}: {state!r}")
+        lines.extend(f"  {name}: {state!r}" for name, state in maps.items())
     return "\n".join(lines)
 
 

@@ -1,0 +1,431 @@
+"""The HTML timeline: standalone and balanced, complete, escaped, and fast at 10k operations.
+
+No browser runs here; when node is installed, the page's script runs under a
+small fake DOM that records canvas calls, so a script error still fails a test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_partition.history import NEMESIS, History
+from pytest_partition.report import render_timeline, write_timeline
+from pytest_partition.report.timeline import main
+
+VOID = {"meta", "input", "br", "img", "link", "hr", "source", "wbr", "col", "area", "base"}
+EVIL = "</script><script>alert(1)</script>"
+QUOTES = "\"'<&>"
+MS = 1_000_000
+
+
+class Page(HTMLParser):
+    """Parses a page, checking that every element is closed, in order."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self.attributes: list[tuple[str, str, str | None]] = []
+        self.text: list[str] = []
+        self._data: list[str] = []
+        self._opening: dict[str, str | None] = {}
+        self.feed(text)
+        self.close()
+        if self.stack:
+            self.problems.append(f"never closed: {self.stack}")
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.attributes += [(tag, name, value) for name, value in attrs]
+        if tag not in VOID:
+            self.stack.append(tag)
+        self._opening, self._data = dict(attrs), []
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+        if tag == "script":
+            self.scripts.append((self._opening, "".join(self._data)))
+
+    def handle_data(self, data: str) -> None:
+        self._data.append(data)
+        self.text.append(data)
+
+    def data(self) -> dict[str, Any]:
+        blobs = [body for attrs, body in self.scripts if attrs.get("type") == "application/json"]
+        assert len(blobs) == 1
+        parsed: dict[str, Any] = json.loads(blobs[0])
+        return parsed
+
+
+def history_of(*rows: tuple[float, Any, str, str, dict[str, Any]]) -> History:
+    """Events from (time in ms, process, type, f, other fields) rows."""
+    return History.from_events(
+        {"time": int(at * MS), "process": process, "type": kind, "f": f, **fields}
+        for at, process, kind, f, fields in rows
+    )
+
+
+def small_history() -> History:
+    return history_of(
+        (0, 1, "invoke", "write", {"key": "x", "value": 1, "node": "n1"}),
+        (1, NEMESIS, "info", "partition", {"value": {
+            "spec": "n1|n2,n3", "resolved": "n1|n2,n3", "kind": "drop",
+            "cut": [["n1", "n2"], ["n2", "n1"]], "groups": [["n1"], ["n2", "n3"]]}}),
+        (2, 1, "ok", "write", {"key": "x", "node": "n1"}),
+        (3, 2, "invoke", "read", {"key": "x", "node": "n2"}),
+        (4, 2, "ok", "read", {"key": "x", "value": 1, "node": "n2"}),
+        (5, 3, "invoke", "write", {"key": "x", "value": 2, "node": "n3"}),
+        (6, NEMESIS, "info", "heal", {}),
+        (7, 3, "info", "write", {"key": "x", "node": "n3", "error": "timed out"}),
+        (8, NEMESIS, "info", "kill", {"node": "n2"}),
+        (9, 4, "invoke", "read", {"key": "x", "node": "n3"}),
+        (10, 4, "fail", "read", {"key": "x", "node": "n3", "error": "unavailable"}),
+        (11, NEMESIS, "info", "restart", {"node": "n2"}),
+        (12, NEMESIS, "info", "pause", {"node": "n3"}),
+        (13, NEMESIS, "info", "latency", {"value": {"ms": 20, "jitter_ms": 5, "links": [["n1", "n2"]]}}),
+        (14, 5, "invoke", "cas", {"key": "y", "value": [1, 2], "node": "n1"}),
+        (15, NEMESIS, "info", "resume", {"node": "n3"}),
+        (16, NEMESIS, "info", "restart", {"node": "n1"}),
+        (17, NEMESIS, "info", "partition", {"value": {"spec": "halves", "resolved": "n1|n2,n3"}}),
+        (18, 6, "invoke", "read", {"key": "x", "node": "n1"}),
+    )
+
+
+def test_the_page_is_balanced_html_that_fetches_nothing() -> None:
+    text = render_timeline(small_history(), title="t", verdict="v", seed=7, spec="n1|n2,n3")
+    page = Page(text)
+    assert page.problems == []
+    assert text.startswith("<!DOCTYPE html>")
+    assert "http://" not in text and "https://" not in text and "url(" not in text
+    assert not [a for a in page.attributes if a[1] in ("src", "srcset")]
+    assert not [a for a in page.attributes if a[1] == "href" and not (a[2] or "").startswith("#")]
+    assert [tag for tag, _, _ in page.attributes].count("link") == 0
+    assert len(page.scripts) == 2  # the data and the code, nothing else
+
+
+def test_every_operation_is_embedded_once_with_its_outcome() -> None:
+    history = small_history()
+    data = Page(render_timeline(history)).data()
+    operations = history.operations()
+    assert sorted(op[4] for op in data["ops"]) == [op.invoke_index for op in operations]
+    assert [op[3] for op in data["ops"]] == [{"ok": 0, "fail": 1, "info": 2}[op.type]
+                                             for op in operations]
+    by_index = {op[4]: op for op in data["ops"]}
+    assert by_index[0][8:11] == ['"x"', "1", None]  # key, input, output as JSON text
+    assert by_index[3][10] == "1"
+    assert by_index[5][2] == 7000 and by_index[5][11] == "timed out"  # gave up at 7 ms, in µs
+    assert by_index[18][2] is None  # never completed: drawn to the end of the history
+    assert data["end"] == 18_000
+
+
+def test_lanes_are_processes_grouped_by_node_in_natural_order() -> None:
+    history = history_of(
+        (0, 3, "invoke", "read", {"node": "n10"}), (1, 3, "ok", "read", {"node": "n10"}),
+        (2, 1, "invoke", "read", {"node": "n2"}), (3, 1, "ok", "read", {"node": "n2"}),
+        (4, 2, "invoke", "read", {"node": "n2"}), (5, 2, "ok", "read", {"node": "n2"}),
+        (6, 0, "invoke", "read", {"node": "n1"}), (7, 0, "ok", "read", {"node": "n1"}),
+        (8, 0, "invoke", "read", {"node": "n2"}), (9, 0, "ok", "read", {"node": "n2"}),
+    )
+    lanes = Page(render_timeline(history)).data()["lanes"]
+    assert [lane["label"] for lane in lanes] == [
+        "process 1 \u00b7 n2", "process 2 \u00b7 n2", "process 3 \u00b7 n10",
+        "process 0 \u00b7 n1, n2"]  # not pinned to one node: last, with its nodes
+    assert [lane["node"] for lane in lanes] == ["n2", "n2", "n10", None]
+
+
+def test_faults_become_windows_with_their_spec_and_marks() -> None:
+    text = render_timeline(small_history())
+    data = Page(text).data()
+    windows = {(w["kind"], w["node"]): w for w in data["windows"]}
+    first, last = (w for w in data["windows"] if w["kind"] == "partition")
+    assert (first["label"], first["start"], first["end"]) == ("n1|n2,n3", 1000, 6000)
+    assert "groups n1 | n2,n3" in first["detail"] and "n1->n2" in first["detail"]
+    assert last["label"] == "halves (n1|n2,n3)" and last["end"] == 18_000
+    assert last["until"] == "still in force at the end of the history"
+    assert (windows["kill", "n2"]["start"], windows["kill", "n2"]["end"]) == (8000, 11_000)
+    assert (windows["pause", "n3"]["start"], windows["pause", "n3"]["end"]) == (12_000, 15_000)
+    assert windows["latency", None]["label"] == "latency 20 \u00b15 ms on 1 link(s)"
+    # A restart of a node nobody killed is still shown, as a mark.
+    assert [(m["kind"], m["node"], m["t"]) for m in data["marks"]] == [("restart", "n1", 16_000)]
+    table = text[text.index("<details class=\"faults\">"):]
+    assert "n1|n2,n3" in table and "halves (n1|n2,n3)" in table and "kill" in table
+
+
+def test_blamed_operations_are_flagged_listed_and_linked() -> None:
+    history = small_history()
+    culprit = history.operations()[1]  # the read at event 3
+    text = render_timeline(history, blamed=[culprit, 5, 999])
+    data = Page(text).data()
+    assert data["blamed"] == [3, 5]
+    assert {op[4] for op in data["ops"] if op[12]} == {3, 5}
+    assert '<a href="#op-3" data-op="3">' in text and '<a href="#op-5" data-op="5">' in text
+    assert "operation 999: not in this history" in text
+    assert "Blamed by the checker (3)" in text
+
+
+def test_header_shows_verdict_seed_spec_and_counts_per_node() -> None:
+    text = render_timeline(small_history(), title="inventory", verdict="not linearizable: x",
+                           seed=42, spec="n1|n2,n3")
+    assert "<h1>inventory</h1>" in text and "not linearizable: x" in text
+    assert "--partition-seed=42" in text and "<code>n1|n2,n3</code>" in text
+    rows = re.findall(r"<tr(?: class=\"total\")?><td>([^<]*)</td>((?:<td>\d+</td>){4})</tr>", text)
+    counts = {name: [int(n) for n in re.findall(r"\d+", cells)] for name, cells in rows}
+    assert counts["n1"] == [1, 0, 2, 3] and counts["n3"] == [0, 1, 1, 2]
+    assert counts["total"] == [2, 1, 3, 6]
+
+
+def test_recorded_data_cannot_break_out_of_the_page() -> None:
+    history = history_of(
+        (0, 1, "invoke", EVIL, {"key": EVIL, "value": QUOTES, "node": EVIL}),
+        (1, 1, "ok", EVIL, {"key": EVIL, "value": {EVIL: [QUOTES]}, "node": EVIL}),
+        (2, NEMESIS, "info", "partition", {"value": {"spec": EVIL, "groups": [[EVIL]]}}),
+        (3, NEMESIS, "info", EVIL, {"node": QUOTES, "value": EVIL}),
+        (4, 2, "invoke", "get", {"key": "\u2028\u2029", "node": "n1"}),
+        (5, 2, "fail", "get", {"key": "\u2028\u2029", "node": "n1", "error": EVIL}),
+    )
+    text = render_timeline(history, title=EVIL, verdict=QUOTES, spec=EVIL, blamed=[0])
+    assert EVIL not in text and QUOTES not in text and "<script>alert" not in text
+    assert "\u2028" not in text.split('id="timeline-data">')[1]
+    page = Page(text)
+    assert page.problems == [] and len(page.scripts) == 2
+    data = page.data()  # escaped, yet the same text once parsed
+    assert data["ops"][0][8] == json.dumps(EVIL)
+    assert json.loads(data["ops"][0][10]) == {EVIL: [QUOTES]}
+    assert data["windows"][0]["label"] == EVIL and data["marks"][0]["kind"] == EVIL
+    assert EVIL in "".join(page.text)  # shown as text in the header, not run
+
+
+def test_empty_history_still_renders() -> None:
+    page = Page(render_timeline(History.from_events([])))
+    assert page.problems == [] and page.data()["ops"] == []
+
+
+def test_ten_thousand_operations_render_fast_and_small(tmp_path: Path) -> None:
+    history = synthetic_history(10_000)
+    operations = history.operations()
+    assert len(operations) == 10_000
+    assert any(op.end is None and op.complete_index is None for op in operations)
+    assert {e.f for e in history.faults()} == {
+        "partition", "heal", "kill", "restart", "pause", "resume", "latency"}
+    started = time.perf_counter()
+    path = write_timeline(history, tmp_path / "deep" / "timeline.html",
+                          blamed=operations[5000:5002], verdict="synthetic")
+    elapsed = time.perf_counter() - started
+    size = path.stat().st_size
+    assert elapsed < 1.5, f"{elapsed:.2f} s to render 10k operations"
+    assert size < 3_000_000, f"{size} bytes for 10k operations"
+    data = Page(path.read_text(encoding="utf-8")).data()
+    assert len(data["ops"]) == 10_000 and data["blamed"] == [
+        op.invoke_index for op in operations[5000:5002]]
+
+
+def test_cli_renders_a_saved_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saved = small_history().save(tmp_path / "history.jsonl")
+    assert main([str(saved), "-o", str(tmp_path / "t.html"), "--blamed", "3"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "t.html")
+    assert Page((tmp_path / "t.html").read_text(encoding="utf-8")).data()["blamed"] == [3]
+
+
+def test_writes_a_sample_for_a_human_look(tmp_path: Path) -> None:
+    """Set PARTITION_TIMELINE_SAMPLE=/some/file.html to keep the page and open it."""
+    target = os.environ.get("PARTITION_TIMELINE_SAMPLE") or tmp_path / "sample.html"
+    history = synthetic_history(3000, seed=1)
+    oks = [op for op in history.operations() if op.ok]
+    path = write_timeline(history, target, title="pytest-partition timeline (sample)", seed=1,
+                          spec="random-halves", blamed=oks[1500:1502],
+                          verdict="not linearizable (synthetic history; arbitrary blamed operations)")
+    assert Page(path.read_text(encoding="utf-8")).problems == []
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_script_runs_hover_click_zoom_and_links_under_a_fake_dom(tmp_path: Path) -> None:
+    history = synthetic_history(2000)
+    blamed = history.operations()[1000]
+    page = Page(render_timeline(history, blamed=[blamed]))
+    code = next(body for attrs, body in page.scripts if "type" not in attrs)
+    blob = json.dumps(page.data())
+    program = tmp_path / "run.js"
+    program.write_text(
+        f"var DATA = {json.dumps(blob)}, BLAMED = {blamed.invoke_index};\n"
+        + FAKE_DOM + code + DRIVE, encoding="utf-8")
+    run = subprocess.run(["node", str(program)], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["drawn"] > 100
+    assert seen["tip"][:2] == ["operation", "process"] and seen["hash"].startswith("#op-")
+    assert seen["zoomed"] and seen["fault"] and seen["linked"] == f"#op-{blamed.invoke_index}"
+
+
+# -- a synthetic history ----------------------------------------------------------------
+
+
+def synthetic_history(operations: int, *, seed: int = 0, nodes: int = 5) -> History:
+    """A plausible register history with faults of every kind.
+
+    Two workers per node; a worker whose call timed out (``info``) goes on as a
+    new process, as in Jepsen; calls in flight when the history ends never
+    complete. A killed node refuses, a paused one times out, a minority side
+    refuses or times out.
+    """
+    rng = random.Random(seed)
+    names = [f"n{i}" for i in range(1, nodes + 1)]
+    workers = 2 * len(names)
+    faults = fault_schedule(names, span=operations // workers * MS)
+    rows = [(at, n, {"process": NEMESIS, "type": "info", "f": f, "node": node, "value": value})
+            for n, (at, f, node, value) in enumerate(faults)]
+    clocks = [rng.randrange(200_000) for _ in range(workers)]
+    processes, next_process = list(range(workers)), workers
+    for n in range(operations):
+        w = min(range(workers), key=clocks.__getitem__)
+        node, start, f = names[w % len(names)], clocks[w], rng.choice(("read", "write", "cas"))
+        given = None if f == "read" else rng.randrange(5) if f == "write" else [1, 2]
+        trouble = trouble_of(faults, node, start, len(names))
+        if trouble == "kill" or (trouble == "minority" and rng.random() < 0.5):
+            outcome, took, error = "fail", 200_000, "unavailable"
+        elif trouble or rng.random() < 0.01:
+            outcome, took, error = "info", 30 * MS, "timed out"
+        else:
+            outcome, took, error = "ok", int(rng.expovariate(1 / 600_000)) + 50_000, None
+        common = {"process": processes[w], "f": f, "key": f"k{rng.randrange(8)}", "node": node}
+        rows.append((start, operations + 2 * n, {**common, "type": "invoke", "value": given}))
+        rows.append((start + took, operations + 2 * n + 1, {
+            **common, "type": outcome, "error": error,
+            "value": rng.randrange(5) if outcome == "ok" and f == "read" else None}))
+        clocks[w] = start + took + rng.randrange(300_000)
+        if outcome == "info":
+            processes[w], next_process = next_process, next_process + 1
+    end = max(at for at, _, row in rows if row["type"] == "invoke") + 1_000
+    kept = sorted((r for r in rows if r[0] <= end), key=lambda r: r[:2])
+    return History.from_events({**row, "time": at} for at, _, row in kept)
+
+
+def fault_schedule(names: list[str], span: int) -> list[tuple[int, str, str | None, Any]]:
+    def cut(spec: str, *groups: list[str]) -> dict[str, Any]:
+        links = [[a, b] for g in groups for h in groups if g is not h for a in g for b in h]
+        return {"spec": spec, "resolved": "|".join(",".join(g) for g in groups), "cut": links,
+                "groups": [list(g) for g in groups], "kind": "drop"}
+
+    half = len(names) // 2
+    halves = (names[:half], names[half:])
+    steps: list[tuple[int, str, str | None, Any]] = [
+        (10, "partition", None, cut("|".join(",".join(g) for g in halves), *halves)),
+        (30, "heal", None, None), (35, "kill", names[-1], None), (45, "restart", names[-1], None),
+        (50, "partition", None, cut(f"isolate:{names[0]}", names[:1], names[1:])),
+        (60, "partition", None, {"spec": f"{names[0]}->{names[1]}", "kind": "reject",
+                                 "cut": [names[:2]], "groups": []}),
+        (70, "heal", None, None), (72, "pause", names[1], None), (80, "resume", names[1], None),
+        (82, "latency", None, {"ms": 20, "jitter_ms": 5, "links": [names[:2]]}),
+        (90, "latency", None, {"ms": 0, "jitter_ms": 0, "links": [names[:2]]}),
+        (93, "partition", None, cut("halves", *halves)), (96, "kill", names[0], None),
+    ]
+    return [(span * percent // 100, f, node, value) for percent, f, node, value in steps]
+
+
+def trouble_of(faults: list[tuple[int, str, str | None, Any]], node: str, when: int,
+               size: int) -> str:
+    state, minority = "", False
+    for at, f, who, value in faults:
+        if at > when:
+            break
+        if who == node:
+            state = f if f in ("kill", "pause") else ""
+        elif f == "partition":
+            mine = [g for g in value["groups"] if node in g]
+            minority = bool(mine) and 2 * len(mine[0]) <= size
+        elif f == "heal":
+            minority = False
+    return state or ("minority" if minority else "")
+
+
+# -- a fake DOM for node: just what the page's script touches ------------------------------
+
+FAKE_DOM = r"""
+var listeners = {}, frames = [], drawn = 0, elements = {};
+function on(id) { return function (type, fn) { (listeners[id + type] = listeners[id + type] || []).push(fn); }; }
+function fire(id, type, ev) { (listeners[id + type] || []).forEach(function (fn) { fn(ev); }); flush(); }
+function flush() { var q = frames; frames = []; q.forEach(function (fn) { fn(); }); }
+function text(t) { if (typeof t !== "string") throw new Error("text of " + typeof t); }
+function Context() {}
+["save", "restore", "beginPath", "rect", "clip", "moveTo", "lineTo", "stroke", "fill",
+ "setLineDash", "setTransform", "clearRect", "strokeRect"].forEach(function (name) {
+  Context.prototype[name] = function () {};
+});
+Context.prototype.fillRect = function () { drawn++; };
+Context.prototype.fillText = Context.prototype.strokeText = text;
+Context.prototype.measureText = function (t) { return {width: String(t).length * 6}; };
+Context.prototype.createPattern = function () { return {}; };
+function Element(id) {
+  this.id = id; this.style = {}; this.rows = []; this.cells = []; this.attrs = {};
+  this.clientWidth = 1200; this.clientHeight = 600; this.scrollLeft = 0; this.scrollTop = 0;
+  this.offsetWidth = 200; this.offsetHeight = 150; this.value = "0"; this.checked = true;
+  this.hidden = false; this._text = ""; this.addEventListener = on(id);
+  this.classList = {add: function () {}, remove: function () {}};
+}
+Object.defineProperty(Element.prototype, "textContent", {
+  get: function () { return this._text; }, set: function (v) { this._text = v; this.rows = []; }});
+Element.prototype.getContext = function () { return new Context(); };
+Element.prototype.getBoundingClientRect = function () { return {left: 0, top: 0}; };
+Element.prototype.appendChild = function (c) { this.cells.push(c); };
+Element.prototype.insertRow = function () { var r = new Element("tr"); this.rows.push(r); return r; };
+Element.prototype.insertCell = function () { var c = new Element("td"); this.cells.push(c); return c; };
+Element.prototype.scrollIntoView = function () {};
+Element.prototype.getAttribute = function (n) { return this.attrs[n]; };
+Element.prototype.hasAttribute = function (n) { return n in this.attrs; };
+var document = {
+  getElementById: function (id) {
+    if (id === "timeline-data") { var e = new Element(id); e.textContent = DATA; return e; }
+    return elements[id] || (elements[id] = new Element(id));
+  },
+  createElement: function (tag) { return new Element(tag); },
+  querySelectorAll: function () {
+    return ["in", "out", "fit"].map(function (z) { var b = new Element(z); b.attrs["data-zoom"] = z; return b; });
+  },
+  addEventListener: on("document"),
+};
+var window = {
+  innerWidth: 1400, innerHeight: 800, devicePixelRatio: 2, addEventListener: on("window"),
+  requestAnimationFrame: function (fn) { frames.push(fn); }, setTimeout: function (fn) { fn(); },
+  location: {hash: "", pathname: "/t.html", search: ""},
+  history: {replaceState: function (s, t, url) { window.location.hash = url[0] === "#" ? url : ""; }},
+};
+"""
+
+DRIVE = r"""
+flush();
+var tip = elements.tip, seen = {drawn: drawn};
+function hover(x, y) { fire("viewport", "mousemove", {clientX: x, clientY: y, buttons: 0}); return !tip.hidden; }
+var x = 0;
+while (x < 1200 && !hover(x, 74)) x++;  // the first lane's first operation
+seen.tip = elements["tip-table"].rows.map(function (r) { return r.cells[0].textContent; });
+fire("viewport", "click", {clientX: x, clientY: 74});
+seen.hash = window.location.hash;
+var before = elements.spacer.style.width;
+fire("viewport", "wheel", {clientX: 600, clientY: 200, deltaY: -400, ctrlKey: true, preventDefault: function () {}});
+seen.zoomed = elements.spacer.style.width !== before;
+fire("fit", "click", {});
+for (x = 0; x < 1200 && !seen.fault; x++) seen.fault = hover(x, 30);  // the fault strip
+var link = new Element("a"); link.attrs["data-op"] = String(BLAMED);
+fire("document", "click", {target: {closest: function () { return link; }}, preventDefault: function () {}});
+seen.linked = window.location.hash;
+elements.zoom.value = "700"; fire("zoom", "input", {});
+fire("viewport", "mousedown", {clientX: 600, clientY: 200, button: 0});
+fire("viewport", "mousemove", {clientX: 500, clientY: 150, buttons: 1});
+fire("window", "mouseup", {}); fire("window", "resize", {});
+fire("document", "keydown", {key: "Escape"});
+console.log(JSON.stringify(seen));
+"""

@@ -25,7 +25,7 @@ import time
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
@@ -34,6 +34,10 @@ from .errors import ClusterError, NodeStartError, SpecError
 from .history import NEMESIS, Event, History
 from .network import CLIENT, Network
 from .topology import NAMED_SPECS, Link, Partition, all_links, parse_links, parse_spec
+
+if TYPE_CHECKING:
+    from .nemesis import Nemesis
+    from .workload import RunResult
 
 __all__ = ["MODES", "Cluster", "Node", "NotConverged", "default_command"]
 
@@ -146,6 +150,8 @@ class Cluster:
         self.ping_method = ping_method
         self.extra_env = dict(env or {})
         self.on_fault = on_fault
+        self.on_progress: Callable[[str], None] | None = None
+        self.runs: list[RunResult] = []
         self.history = History()
         self.partition_now: Partition | None = None
         self.nodes: dict[str, Node] = {}
@@ -441,11 +447,13 @@ class Cluster:
 
     # -- network faults ---------------------------------------------------------
 
-    def partition(self, spec: str | None = None, kind: str = "drop") -> Partition:
+    def partition(self, spec: str | None = None, kind: str = "drop", *,
+                  rng: random.Random | None = None) -> Partition:
         """Cut the links ``spec`` describes (replacing any current cut).
 
         Without ``spec``, the cluster's default spec (the test's
         ``@pytest.mark.partition``) applies. In force when this returns.
+        Random specs draw from ``rng`` (default: the cluster's seeded rng).
         """
         chosen = spec if spec is not None else self.spec
         if chosen is None:
@@ -454,7 +462,7 @@ class Cluster:
                 "@pytest.mark.partition(...)"
             )
         with self._lock:
-            part = parse_spec(chosen, self.names, rng=self.rng, leader=self.leader)
+            part = parse_spec(chosen, self.names, rng=rng or self.rng, leader=self.leader)
             self.network.cut(part.cut, kind)
             self.partition_now = part
             self._fault("partition", value={**part.to_dict(), "kind": kind})
@@ -601,6 +609,25 @@ class Cluster:
         except RetryError:
             raise NotConverged(_describe_divergence(last, timeout)) from None
         return next(iter(last.values())) if last else {}
+
+    def run(self, workload: str = "register", *, clients: int = 5, duration: float = 5.0,
+            nemesis: Nemesis | str | list[str] | None = None, keys: int = 10,
+            rate: float | None = 50.0, client_timeout: float | None = None,
+            settle_timeout: float = 10.0) -> RunResult:
+        """Run concurrent recording clients while a nemesis acts; see :mod:`.workload`.
+
+        ``workload`` is ``"register"``, ``"kv"`` or ``"counter"``; ``nemesis`` a
+        spec name (``"random-halves"``), a list of them, or a :class:`Nemesis`.
+        Returns a :class:`~pytest_partition.workload.RunResult` with
+        ``.assert_cp()``, ``.assert_ap()``, ``.availability`` and ``.verdict``.
+        """
+        from .workload import run
+
+        result = run(self, workload, clients=clients, duration=duration, nemesis=nemesis,
+                     keys=keys, rate=rate, client_timeout=client_timeout,
+                     settle_timeout=settle_timeout, progress=self.on_progress)
+        self.runs.append(result)
+        return result
 
     def __repr__(self) -> str:
         return f"<Cluster {','.join(self.names)} mode={self.mode} seed={self.seed}>"

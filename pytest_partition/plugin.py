@@ -1,14 +1,15 @@
 """pytest hooks of pytest-partition: options, ini keys, markers, fixtures, reporting.
 
 This module only adapts :class:`pytest_partition.Cluster` to pytest; the work
-is done by the library, which runs without pytest too.
+is done by the library (which runs without pytest too) and the text of the
+reports by :mod:`pytest_partition.reporting`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import random
-import shlex
+import shutil
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,19 +19,34 @@ import pytest
 from . import hookspecs
 from .cluster import Cluster, node_names
 from .errors import NodeStartError, SpecError
-from .settings import OPTIONS, Settings, cluster_kwargs, partition_marker_specs
+from .nemesis import Nemesis, as_nemesis
+from .reporting import (
+    Analysis,
+    analyse,
+    artifact_dir_name,
+    replay_command,
+    report_sections,
+    summary_row,
+    write_artifacts,
+)
+from .seeds import derive_rng, derive_seed
+from .settings import OPTIONS, Settings, cluster_kwargs, nemesis_marker, partition_marker_specs
 from .topology import spec_id, validate_spec
 
 SETTINGS = pytest.StashKey[Settings]()
 CLUSTERS = pytest.StashKey[list[Cluster]]()
+CALL_REPORT = pytest.StashKey[pytest.TestReport]()
+ANALYSES = pytest.StashKey[list[tuple[Cluster, Analysis]]]()
 SEED_CACHE_KEY = "partition/seed"
+SUMMARY_PROPERTY = "partition_summary"
 
 MARKERS = (
     "cluster(nodes=3, mode='cp', bug=None, command=None): configure the cluster fixture: "
     "node count or names, store mode cp|ap, a planted bug, or your own node command",
     "partition(*specs): run the test once per partition spec ('A,B|C', 'A->C', "
     "'random-halves', ...); cluster.partitioned() applies it",
-    "nemesis(spec, interval=0.5): run a seeded schedule of faults during the test body",
+    "nemesis(spec, interval=0.5, heal_interval=None): run a seeded schedule of faults "
+    "during the test body (one spec, or a list of specs)",
 )
 
 
@@ -41,8 +57,12 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("partition", "partition fault testing (pytest-partition)")
     for option in OPTIONS:
-        group.addoption(option.flag, dest=option.dest, type=option.parse, default=None,
-                        metavar=option.name.split("-")[-1].upper(), help=option.help)
+        if option.flag_only:
+            group.addoption(option.flag, dest=option.dest, action="store_true", default=False,
+                            help=option.help)
+        else:
+            group.addoption(option.flag, dest=option.dest, type=option.parse, default=None,
+                            metavar=option.name.split("-")[-1].upper(), help=option.help)
         parser.addini(option.ini, help=option.help, default="")
 
 
@@ -66,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     elif cache is not None:
         cache.set(SEED_CACHE_KEY, settings.seed)
     config.stash[SETTINGS] = settings
+    config.pluginmanager.register(_Summary(config), "partition-summary")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(), "partition-xdist-seed")
 
@@ -81,15 +102,6 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"partition: run seed {seed} (replay with --partition-seed={seed})"
 
 
-def test_seed(run_seed: int, nodeid: str, index: int = 0) -> int:
-    """The seed of one test's cluster: derived from the run seed and the test id."""
-    digest = hashlib.sha256(f"{run_seed}:{nodeid}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
-
-
-test_seed.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "cluster" not in metafunc.fixturenames and "partition_spec" not in metafunc.fixturenames:
         return
@@ -99,11 +111,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         marker = definition.get_closest_marker("cluster")
         kwargs = cluster_kwargs(marker.args if marker else (), marker.kwargs if marker else {},
                                 settings)
+        names = node_names(kwargs["nodes"])
+        nemesis = definition.get_closest_marker("nemesis")
+        if nemesis is not None:
+            for spec in nemesis_marker(nemesis.args, nemesis.kwargs)[0]:
+                validate_spec(spec, names)
         partition = definition.get_closest_marker("partition")
         if partition is None:
             return
         specs = partition_marker_specs(partition.args, partition.kwargs)
-        names = node_names(kwargs["nodes"])
         for spec in specs:
             validate_spec(spec, names)
     except (ValueError, SpecError) as error:
@@ -121,23 +137,39 @@ def partition_spec(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def partition_seed(request: pytest.FixtureRequest) -> int:
     """This test's seed, derived from the run seed (``--partition-seed``) and its id."""
-    return test_seed(request.config.stash[SETTINGS].seed, request.node.nodeid)
+    return derive_seed(request.config.stash[SETTINGS].seed, request.node.nodeid, 0)
+
+
+@pytest.fixture(scope="session")
+def partition_artifacts(pytestconfig: pytest.Config,
+                        tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder that receives each partition test's artifacts."""
+    chosen = pytestconfig.stash[SETTINGS].artifacts
+    root = Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "partition-artifacts"
+    root.mkdir(parents=True, exist_ok=True)
+    return root.resolve()
 
 
 @pytest.fixture
 def cluster_factory(
-    request: pytest.FixtureRequest, partition_spec: str | None, tmp_path: Path
+    request: pytest.FixtureRequest, partition_spec: str | None, partition_artifacts: Path
 ) -> Iterator[Callable[..., Cluster]]:
     """Start clusters on demand: ``cluster_factory(nodes=5, mode="ap")``.
 
     Arguments default to the test's cluster marker and the run's options;
-    every cluster started is stopped when the test ends.
+    every cluster started is stopped when the test ends, its artifacts kept
+    if the test failed (or with ``--partition-keep-artifacts``).
     """
     config = request.config
     settings = config.stash[SETTINGS]
-    marker = request.node.get_closest_marker("cluster")
+    item = request.node
+    marker = item.get_closest_marker("cluster")
+    nemesis_mark = item.get_closest_marker("nemesis")
     started: list[Cluster] = []
-    request.node.stash[CLUSTERS] = started
+    nemeses: list[Nemesis] = []
+    item.stash[CLUSTERS] = started
+    folder = partition_artifacts / artifact_dir_name(item.nodeid)
+    shutil.rmtree(folder, ignore_errors=True)  # a previous run of the same test
 
     def make(**overrides: Any) -> Cluster:
         kwargs = cluster_kwargs(marker.args if marker else (), marker.kwargs if marker else {},
@@ -150,12 +182,13 @@ def cluster_factory(
                 kwargs["command"], kwargs["bug"] = list(command), None
         cluster = Cluster(
             **kwargs,
-            seed=test_seed(settings.seed, request.node.nodeid, len(started)),
+            seed=derive_seed(settings.seed, item.nodeid, len(started)),
             spec=partition_spec,
-            workdir=tmp_path / f"cluster{len(started) or ''}",
+            workdir=folder / f"cluster{len(started) or ''}",
             keep_workdir=True,
             on_fault=lambda c, event: config.hook.pytest_partition_fault(cluster=c, event=event),
         )
+        cluster.on_progress = _progress_writer(config, item.nodeid)
         try:
             cluster.start()
         except NodeStartError as error:
@@ -164,13 +197,64 @@ def cluster_factory(
             pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
         started.append(cluster)
         config.hook.pytest_partition_cluster_started(cluster=cluster)
+        if nemesis_mark is not None and len(started) == 1:
+            specs, interval, heal_interval = nemesis_marker(nemesis_mark.args,
+                                                            nemesis_mark.kwargs)
+            schedule = as_nemesis(specs, interval, heal_interval)
+            schedule.start(cluster, derive_rng(cluster.seed, "nemesis"))
+            nemeses.append(schedule)
         return cluster
 
     try:
         yield make
     finally:
-        for cluster in reversed(started):
-            cluster.stop()
+        try:
+            for schedule in nemeses:
+                schedule.stop()
+        finally:
+            _finish(item, started, folder, partition_spec,
+                    nemeses[0].describe() if nemeses else None)
+
+
+def _finish(item: pytest.Item, clusters: list[Cluster], folder: Path, spec: str | None,
+            nemesis: str | None) -> None:
+    """Stop the clusters, then report and keep (or drop) the artifacts."""
+    settings = item.config.stash[SETTINGS]
+    for cluster in reversed(clusters):
+        cluster.stop()
+    if not clusters:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    report = item.stash.get(CALL_REPORT, None)
+    failed = report is not None and report.failed
+    analyses = item.stash.get(ANALYSES, None) or [(c, analyse(c)) for c in clusters]
+    if failed or settings.keep_artifacts:
+        for cluster, analysis in analyses:
+            write_artifacts(cluster.workdir, cluster, analysis, {
+                "test": item.nodeid, "outcome": report.outcome if report else "unknown",
+                "seed": settings.seed, "cluster_seed": cluster.seed, "spec": spec,
+                "nemesis": nemesis, "mode": cluster.mode, "bug": cluster.bug,
+                "replay": replay_command(item.nodeid, settings.seed),
+            })
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+    row = summary_row(item.nodeid, analyses[0][1], spec=spec, nemesis=nemesis)
+    item.user_properties.append((SUMMARY_PROPERTY, json.dumps(row)))
+    item.user_properties.append(("partition_seed", settings.seed))
+    item.user_properties.append(("partition_verdict", analyses[0][1].verdict.sentence))
+
+
+def _progress_writer(config: pytest.Config, nodeid: str) -> Callable[[str], None] | None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.getoption("verbose") < 1 or hasattr(config, "workerinput"):
+        return None
+
+    def write(line: str) -> None:
+        # On a line of its own: pytest writes the test id again before its
+        # outcome, so the verbose output stays readable.
+        reporter.write_line(f"    partition {nodeid}: {line}")
+
+    return write
 
 
 @pytest.fixture
@@ -184,17 +268,47 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.when != "call":
+        return report
+    item.stash[CALL_REPORT] = report
     clusters = item.stash.get(CLUSTERS, [])
     if report.failed and clusters:
-        for cluster in clusters:
-            for name, node in cluster.nodes.items():
-                tail = node.log_tail()
-                report.sections.append((f"partition: log of node {name} (last lines)",
-                                        tail or "(empty)"))
-        seed = item.config.stash[SETTINGS].seed
-        report.sections.append((
-            "partition: replay",
-            f"pytest {shlex.quote(item.nodeid)} --partition-seed={seed}\n"
-            f"work dir: {', '.join(str(c.workdir) for c in clusters)}",
-        ))
+        # Built now, while the nodes still run, so that the sections travel
+        # with this report (under xdist too); teardown reuses the analysis.
+        analyses = [(cluster, analyse(cluster)) for cluster in clusters]
+        item.stash[ANALYSES] = analyses
+        settings = item.config.stash[SETTINGS]
+        folder = clusters[0].workdir.parent
+        report.sections.extend(report_sections(
+            analyses, artifacts=folder, replay=replay_command(item.nodeid, settings.seed)))
     return report
+
+
+class _Summary:
+    """Collects one row per partition test and prints the table at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.rows: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        for name, value in report.user_properties:
+            if name == SUMMARY_PROPERTY:
+                self.rows.append(json.loads(str(value)))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.rows or hasattr(self.config, "workerinput"):
+            return
+        rows = sorted(self.rows, key=lambda row: row["test"])
+        terminalreporter.section("partition tests")
+        header = ("test", "faults", "ok/fail/info", "availability per side", "verdict")
+        table = [header] + [(r["test"], r["faults"], r["ops"], r["sides"], r["verdict"])
+                            for r in rows]
+        widths = [min(max(len(str(row[i])) for row in table), 60) for i in range(len(header))]
+        for row in table:
+            cells = [str(cell)[:60].ljust(width) for cell, width in zip(row, widths)]
+            terminalreporter.write_line("  ".join(cells).rstrip())
+        seed = self.config.stash[SETTINGS].seed
+        terminalreporter.write_line(f"run seed {seed} (replay with --partition-seed={seed})")

@@ -22,6 +22,7 @@ __all__ = [
     "Option",
     "Settings",
     "cluster_kwargs",
+    "nemesis_marker",
     "partition_marker_specs",
 ]
 
@@ -84,6 +85,24 @@ def parse_command(text: str) -> list[str]:
     return argv
 
 
+def parse_path(text: str) -> str:
+    """A directory path (created when needed)."""
+    value = str(text).strip()
+    if not value:
+        raise argparse.ArgumentTypeError("the directory path is empty")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """true/false, yes/no, 1/0, on/off."""
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (true or false)")
+
+
 def parse_method(text: str) -> str:
     """An XML-RPC method name."""
     value = str(text).strip()
@@ -100,6 +119,7 @@ class Option:
     help: str
     parse: Callable[[str], Any]
     default: Any
+    flag_only: bool = False  # a switch: --partition-NAME takes no value
 
     @property
     def flag(self) -> str:
@@ -130,6 +150,11 @@ OPTIONS: tuple[Option, ...] = (
            parse_seconds, 1.0),
     Option("ping-method", "XML-RPC method that says a node is ready (default ping)",
            parse_method, "ping"),
+    Option("artifacts", "folder for each partition test's history, node logs, timeline and "
+           "result.json (default: partition-artifacts under pytest's basetemp)",
+           parse_path, None),
+    Option("keep-artifacts", "keep the artifacts of passing tests too (default: only failed)",
+           parse_bool, False, flag_only=True),
 )
 
 
@@ -144,6 +169,8 @@ class Settings:
     start_timeout: float
     client_timeout: float
     ping_method: str
+    artifacts: str | None
+    keep_artifacts: bool
 
     @classmethod
     def resolve(cls, cli: Mapping[str, Any], ini: Mapping[str, str],
@@ -155,6 +182,8 @@ class Settings:
         values: dict[str, Any] = {}
         for option in OPTIONS:
             value = cli.get(option.dest)
+            if option.flag_only and value is False:
+                value = None  # a switch left off does not override the ini key
             if value is None and ini.get(option.ini):
                 try:
                     value = option.parse(ini[option.ini])
@@ -233,6 +262,30 @@ def cluster_kwargs(args: tuple[Any, ...], kwargs: Mapping[str, Any],
     elif settings.command is not None and result["bug"] is None:
         result["command"] = list(settings.command)
     return result
+
+
+def nemesis_marker(args: tuple[Any, ...],
+                   kwargs: Mapping[str, Any]) -> tuple[list[str], float, float | None]:
+    """Specs, interval and heal interval of ``@pytest.mark.nemesis(spec, interval=...)``."""
+    where = "@pytest.mark.nemesis"
+    unknown = sorted(set(kwargs) - {"interval", "heal_interval"})
+    if unknown:
+        raise ValueError(f"{where}: unknown argument(s) {', '.join(unknown)}; accepted: "
+                         "a spec (or a list of specs), interval=, heal_interval=")
+    if len(args) != 1:
+        raise ValueError(f"{where} takes one spec or a list of specs, e.g. "
+                         "@pytest.mark.nemesis('random-halves', interval=0.5)")
+    specs = [args[0]] if isinstance(args[0], str) else list(args[0])
+    if not specs or not all(isinstance(spec, str) for spec in specs):
+        raise ValueError(f"{where}: spec {args[0]!r} must be a string or a list of strings")
+    interval = kwargs.get("interval", 0.5)
+    heal_interval = kwargs.get("heal_interval")
+    if not isinstance(interval, (int, float)) or interval <= 0:
+        raise ValueError(f"{where}: interval must be a positive number of seconds")
+    if heal_interval is not None and (not isinstance(heal_interval, (int, float))
+                                      or heal_interval < 0):
+        raise ValueError(f"{where}: heal_interval must be a number of seconds >= 0")
+    return specs, float(interval), None if heal_interval is None else float(heal_interval)
 
 
 def partition_marker_specs(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[str]:

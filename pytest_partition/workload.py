@@ -1,0 +1,267 @@
+"""Concurrent client workers and the result of a run: ``cluster.run(...)``.
+
+Each worker is a thread with a recording client pinned to one node (workers
+are spread over the nodes in order) and its own seeded random stream, so the
+same seed gives every worker the same sequence of operations. As in Jepsen,
+the generated operations do not depend on the answers, and a worker whose
+operation ended ``info`` goes on as a new process.
+
+After ``duration`` the workers finish their operation in flight, the nemesis
+stops (every fault is undone), the cluster is given time to settle, and the
+final ``state()`` of every node is read for the AP checks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import xmlrpc.client
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from .checkers import (
+    AvailabilityResult,
+    LinearizabilityResult,
+    Verdict,
+    availability,
+    cap_verdict,
+    linearizable,
+)
+from .errors import ClusterError, OperationError
+from .history import History
+from .nemesis import Nemesis, as_nemesis
+from .reporting import faults_around
+from .seeds import derive_rng
+
+if TYPE_CHECKING:
+    import random
+
+    from .cluster import Cluster
+
+__all__ = ["WORKLOADS", "RunResult", "run"]
+
+WORKLOADS = ("register", "kv", "counter")
+VALUES = 10  # writes and cas use values 0..9: small enough for cas to succeed often
+
+Operation = tuple[str, tuple[Any, ...]]
+
+
+def _register_op(rng: random.Random, key: str) -> Operation:
+    roll = rng.random()
+    if roll < 0.5:
+        return "get", (key,)
+    if roll < 0.8:
+        return "put", (key, rng.randrange(VALUES))
+    return "cas", (key, rng.randrange(VALUES), rng.randrange(VALUES))
+
+
+def _generator(workload: str, keys: int) -> Callable[[random.Random], Operation]:
+    if workload == "register":
+        return lambda rng: _register_op(rng, "r")
+    if workload == "kv":
+        names = [f"k{i}" for i in range(keys)]
+        return lambda rng: _register_op(rng, rng.choice(names))
+    # counter: mostly increments, some reads (Jepsen's counter workload)
+    return lambda rng: (("incr", ("counter", rng.randint(1, 5))) if rng.random() < 0.75
+                        else ("get", ("counter",)))
+
+
+MODELS = {"register": "kv", "kv": "kv", "counter": "counter"}
+
+
+@dataclass
+class RunResult:
+    """What a run recorded, and the checks to apply to it.
+
+    ``history`` holds the run's events only; ``states`` the final
+    ``state()`` of every node after the heal (None if they could not be read);
+    ``convergence`` says why they differ when they do.
+    """
+
+    history: History
+    workload: str
+    seed: int
+    nemesis: str | None
+    duration: float
+    states: dict[str, Any] | None
+    convergence: str | None
+    workdir: Path
+    _linearizable: LinearizabilityResult | None = field(default=None, repr=False)
+    _verdict: Verdict | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> str:
+        """The checker model of this workload."""
+        return MODELS[self.workload]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Completed client operations by outcome: ok, fail, info."""
+        tally = {"ok": 0, "fail": 0, "info": 0}
+        for op in self.history.operations():
+            tally[op.type] = tally.get(op.type, 0) + 1
+        return tally
+
+    def check_linearizable(self, time_limit: float | None = 30.0) -> LinearizabilityResult:
+        """The linearizability check of the history against the workload's model."""
+        if self._linearizable is None:
+            self._linearizable = linearizable(self.history, self.model, time_limit=time_limit)
+        return self._linearizable
+
+    @property
+    def availability(self) -> AvailabilityResult:
+        """Share of ok answers per node, and per side of each partition."""
+        return availability(self.history)
+
+    @property
+    def verdict(self) -> Verdict:
+        """CP, AP, neither or unknown, with its one-sentence reason."""
+        if self._verdict is None:
+            self._verdict = cap_verdict(self.history, states=self.states, model=self.model)
+        return self._verdict
+
+    def assert_cp(self) -> None:
+        """Fail unless the history is linearizable (the minority may refuse)."""
+        result = self.check_linearizable()
+        if result.valid is True:
+            return
+        head = ("CP could not be decided: " + result.explain() if result.valid == "unknown"
+                else "not CP: " + result.explain())
+        raise AssertionError(self._report(head, result.culprits))
+
+    def assert_ap(self) -> None:
+        """Fail unless every side answered, replicas converged and nothing was lost."""
+        verdict = self.verdict
+        if verdict.valid_ap:
+            return
+        raise AssertionError(self._report("not AP: " + verdict.explain(), ()))
+
+    def _report(self, head: str, culprits: Any) -> str:
+        lines = [head]
+        if self.convergence:
+            lines.append(self.convergence)
+        around = faults_around(self.history, list(culprits or ()))
+        if around:
+            lines.append("faults around it:")
+            lines.extend(f"  {line}" for line in around)
+        lines.append(f"run: workload {self.workload}, nemesis {self.nemesis or 'none'}, "
+                     f"seed {self.seed}, {self.duration:g} s, ops {self.counts}")
+        return "\n".join(lines)
+
+
+def run(cluster: Cluster, workload: str = "register", *, clients: int = 5,
+        duration: float = 5.0, nemesis: Nemesis | str | list[str] | None = None,
+        keys: int = 10, rate: float | None = 50.0, client_timeout: float | None = None,
+        settle_timeout: float = 10.0,
+        progress: Callable[[str], None] | None = None) -> RunResult:
+    """Run ``clients`` workers for ``duration`` seconds while the nemesis acts.
+
+    ``rate`` is operations per second per worker (None: as fast as the node
+    answers). Returns a :class:`RunResult`; nothing is asserted here.
+    """
+    if workload not in WORKLOADS:
+        raise ValueError(f"workload {workload!r} is not one of {', '.join(WORKLOADS)}")
+    if clients < 1 or duration <= 0 or keys < 1 or (rate is not None and rate <= 0):
+        raise ValueError("clients and keys must be >= 1, duration and rate > 0")
+    schedule = as_nemesis(nemesis) if nemesis is not None else None
+    if workload == "counter":
+        _initialise_counter(cluster, settle_timeout)
+    first_event = len(cluster.history)
+    generate = _generator(workload, keys)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    names = [n for n in cluster.names if cluster.nodes[n].running]
+
+    def worker(index: int) -> None:
+        rng = derive_rng(cluster.seed, "worker", index)
+        client = cluster.client(names[index % len(names)], timeout=client_timeout)
+        period = 1.0 / rate if rate else 0.0
+        due = time.monotonic()
+        try:
+            while not stop.is_set():
+                method, args = generate(rng)
+                try:
+                    client.call(method, *args)
+                except (OperationError, xmlrpc.client.Fault):
+                    pass  # recorded as fail or info: that is the data
+                due += period
+                stop.wait(max(0.0, due - time.monotonic()))
+        except BaseException as error:  # re-raised in the caller's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"worker-{i}", daemon=True)
+               for i in range(clients)]
+    began = time.monotonic()
+    if schedule is not None:
+        schedule.start(cluster, derive_rng(cluster.seed, "nemesis"))
+    try:
+        for thread in threads:
+            thread.start()
+        while not stop.wait(min(1.0, max(0.0, began + duration - time.monotonic()))):
+            if time.monotonic() >= began + duration:
+                break
+            if progress is not None:
+                progress(_progress_line(cluster, first_event, began, duration))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        if schedule is not None:
+            schedule.stop()
+    if errors:
+        raise errors[0]
+    states, convergence = _settle(cluster, settle_timeout)
+    events = cluster.history.events[first_event:]
+    return RunResult(
+        history=History.from_events(events),
+        workload=workload,
+        seed=cluster.seed,
+        nemesis=schedule.describe() if schedule is not None else None,
+        duration=duration,
+        states=states,
+        convergence=convergence,
+        workdir=cluster.workdir,
+    )
+
+
+def _initialise_counter(cluster: Cluster, timeout: float) -> None:
+    # A counter starts at 0 rather than missing, so every read has a number.
+    retrying = Retrying(stop=stop_after_delay(timeout), wait=wait_fixed(0.05),
+                        retry=retry_if_exception_type((OperationError, xmlrpc.client.Fault)))
+    try:
+        retrying(cluster.call, cluster.names[0], "incr", "counter", 0, timeout=1.0)
+    except RetryError as error:
+        raise ClusterError(f"cannot initialise the counter within {timeout:g} s: "
+                           f"{error.last_attempt.exception()}") from None
+
+
+def _settle(cluster: Cluster, timeout: float) -> tuple[dict[str, Any] | None, str | None]:
+    from .cluster import NotConverged
+
+    try:
+        cluster.wait_converged(timeout=timeout)
+    except NotConverged as error:
+        states = cluster.states()
+        return {n: s for n, s in states.items() if isinstance(s, dict)} or None, str(error)
+    return cluster.states(), None
+
+
+def _progress_line(cluster: Cluster, first_event: int, began: float, duration: float) -> str:
+    events = cluster.history.events[first_event:]
+    tally = {"ok": 0, "fail": 0, "info": 0}
+    for event in events:
+        if event.type in tally and event.process != "nemesis":
+            tally[event.type] += 1
+    faults = [e for e in events if e.process == "nemesis"]
+    fault = ""
+    if faults:
+        last = faults[-1]
+        value = last.value if isinstance(last.value, dict) else {}
+        fault = f", {last.f} {value.get('spec', last.node or '')}".rstrip()
+    elapsed = time.monotonic() - began
+    return (f"{elapsed:4.1f}/{duration:g} s: {tally['ok']} ok, {tally['fail']} fail, "
+            f"{tally['info']} info{fault}")

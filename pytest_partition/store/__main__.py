@@ -1,0 +1,86 @@
+"""``python -m pytest_partition.store --mode cp|ap [--bug NAME]``: run one store node.
+
+The node follows the node contract: it reads ``PARTITION_NODE``,
+``PARTITION_PORT``, ``PARTITION_PEERS`` and ``PARTITION_DATA_DIR`` from the
+environment, serves XML-RPC on 127.0.0.1, and exits when its stdin closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import zlib
+from typing import Any
+
+from .server import StoreHTTPServer
+
+CP_BUGS = ("stale-read", "ack-before-commit")
+AP_BUGS = ("no-anti-entropy", "lost-update")
+
+
+def _environment(parser: argparse.ArgumentParser) -> tuple[str, int, dict[str, str], str]:
+    missing = [v for v in ("PARTITION_NODE", "PARTITION_PORT", "PARTITION_PEERS",
+                           "PARTITION_DATA_DIR") if v not in os.environ]
+    if missing:
+        parser.error(f"missing environment variable(s) {', '.join(missing)}: this program is "
+                     "started by pytest-partition (see the node contract)")
+    try:
+        port = int(os.environ["PARTITION_PORT"])
+        peers = json.loads(os.environ["PARTITION_PEERS"])
+        if not isinstance(peers, dict):
+            raise ValueError("PARTITION_PEERS must be a JSON object")
+    except ValueError as error:
+        parser.error(f"bad node environment: {error}")
+    return os.environ["PARTITION_NODE"], port, {str(k): str(v) for k, v in peers.items()}, \
+        os.environ["PARTITION_DATA_DIR"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, start the runtime and the server, serve until stdin closes."""
+    parser = argparse.ArgumentParser(prog="python -m pytest_partition.store",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=("cp", "ap"), required=True)
+    parser.add_argument("--bug", default=None,
+                        help=f"a planted bug: cp: {', '.join(CP_BUGS)}; ap: {', '.join(AP_BUGS)}")
+    parser.add_argument("--tick-ms", type=int, default=10, help="protocol tick (default 10)")
+    args = parser.parse_args(argv)
+    bugs = CP_BUGS if args.mode == "cp" else AP_BUGS
+    if args.bug is not None and args.bug not in bugs:
+        parser.error(f"--bug {args.bug!r} is not a planted bug of {args.mode} mode; "
+                     f"choose one of {', '.join(bugs)}")
+    name, port, peers, data_dir = _environment(parser)
+    seed = zlib.crc32(f"{name}:{os.getpid()}".encode())
+    runtime: Any
+    if args.mode == "cp":
+        from .cp_runtime import CpRuntime
+        runtime = CpRuntime(name, peers, data_dir, bug=args.bug, seed=seed, tick_ms=args.tick_ms)
+    else:
+        from .ap_runtime import ApRuntime
+        runtime = ApRuntime(name, peers, data_dir, bug=args.bug, seed=seed, tick_ms=args.tick_ms)
+    server = StoreHTTPServer(port, runtime, runtime.log)
+    runtime.log(f"{args.mode} node serving on 127.0.0.1:{port}"
+                + (f" with planted bug {args.bug}" if args.bug else "")
+                + f"; peers {', '.join(sorted(peers)) or 'none'}")
+    runtime.start()
+
+    def exit_at_eof() -> None:
+        # The node contract: no node outlives its test process.
+        while sys.stdin.buffer.read(4096):
+            pass
+        server.shutdown()
+
+    threading.Thread(target=exit_at_eof, name="stdin", daemon=True).start()
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        runtime.stop()
+        server.server_close()
+        runtime.log("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

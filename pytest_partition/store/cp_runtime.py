@@ -1,0 +1,159 @@
+"""CP mode: the Raft state machine wired to storage, peers, timers and clients."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import FAULT_INDETERMINATE, FAULT_INVALID, FAULT_UNAVAILABLE
+from .persist import RaftStorage
+from .raft import Message, RaftConfig, RaftNode, RaftSafetyError, Response
+from .runtime import Runtime
+from .server import StoreFault
+
+_FAULTS = {
+    "invalid": FAULT_INVALID,
+    "unavailable": FAULT_UNAVAILABLE,
+    "indeterminate": FAULT_INDETERMINATE,
+}
+
+
+class _Waiter:
+    __slots__ = ("event", "response")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.response: Response | None = None
+
+
+class CpRuntime(Runtime):
+    """A CP node: every client request goes through the consensus."""
+
+    def __init__(self, name: str, peers: Mapping[str, str], data_dir: str | Path, *,
+                 bug: str | None = None, seed: int = 0, config: RaftConfig | None = None,
+                 tick_ms: int = 10) -> None:
+        super().__init__(name, peers, tick_ms=tick_ms)
+        self.bug = bug
+        self.config = config or RaftConfig()
+        self.storage = RaftStorage(data_dir)
+        hard_state, log = self.storage.load()
+        self.node = RaftNode(name, sorted(peers), rng=random.Random(seed), config=self.config,
+                             hard_state=hard_state, log=log, bug=bug)
+        if hard_state is not None or log:
+            self.log(f"restarted at term {self.node.term} with {len(log)} log entries")
+        self._waiters: dict[str, _Waiter] = {}
+        self._ids = itertools.count(1)
+        self._incarnation = random.Random(seed).getrandbits(32)
+        self._last_role = ""
+
+    # -- driving the state machine (always under self.lock) -------------------------
+
+    def _drain(self) -> None:
+        while True:
+            ready = self.node.ready()
+            if ready.is_empty():
+                break
+            # Durable first, then talk: see the ordering rule on raft.Ready.
+            self.storage.save(ready.hard_state, ready.truncate_from, ready.entries)
+            self.send([(m.dst, m.to_dict()) for m in ready.messages])
+            for response in ready.responses:
+                waiter = self._waiters.pop(response.request_id, None)
+                if waiter is not None:
+                    waiter.response = response
+                    waiter.event.set()
+        role = f"{self.node.role} in term {self.node.term}"
+        if self.node.role != self._last_role.split(" ")[0] or (
+                self.node.role == "leader" and role != self._last_role):
+            self.log(f"now {role} (leader: {self.node.leader})")
+            self._last_role = role
+
+    def tick(self) -> None:
+        with self.lock:
+            self.node.tick()
+            self._drain()
+
+    def on_peer(self, sender: str, messages: list[Any]) -> None:
+        parsed = []
+        for data in messages:
+            try:
+                parsed.append(Message.from_dict(data))
+            except ValueError:
+                self.malformed += 1
+        with self.lock:
+            try:
+                for message in parsed:
+                    self.node.step(message)
+            except RaftSafetyError as error:
+                # Raft's safety is already broken (as when etcd panics): going
+                # on would only hide it. Die loudly; the test sees the exit.
+                self.log(f"FATAL: {error}")
+                os._exit(70)
+            self._drain()
+
+    def _request(self, command: dict[str, Any]) -> Any:
+        request_id = f"{self.name}:{self._incarnation:08x}:{next(self._ids)}"
+        waiter = _Waiter()
+        with self.lock:
+            self._waiters[request_id] = waiter
+            self.node.submit(request_id, command)
+            self._drain()
+        # The state machine answers within request_timeout_ticks; the margin
+        # only covers a ticker starved by a loaded machine.
+        limit = self.config.request_timeout_ticks * self.tick_ms / 1000.0 * 2 + 0.5
+        if not waiter.event.wait(limit):
+            with self.lock:
+                self._waiters.pop(request_id, None)
+            raise StoreFault(FAULT_INDETERMINATE, f"no answer from the consensus within "
+                                                  f"{limit:.1f} s")
+        response = waiter.response
+        assert response is not None
+        if response.status == "ok":
+            return response.value
+        raise StoreFault(_FAULTS.get(response.status, FAULT_INDETERMINATE),
+                         f"{response.status}: {response.reason}")
+
+    # -- the XML-RPC methods ---------------------------------------------------------
+
+    def get(self, key: str) -> Any:
+        return self._request({"op": "get", "key": key})
+
+    def put(self, key: str, value: Any) -> Any:
+        return self._request({"op": "put", "key": key, "value": value})
+
+    def cas(self, key: str, expected: Any, new: Any) -> Any:
+        return self._request({"op": "cas", "key": key, "expected": expected, "new": new})
+
+    def incr(self, key: str, delta: int) -> Any:
+        return self._request({"op": "incr", "key": key, "delta": delta})
+
+    def delete(self, key: str) -> Any:
+        return self._request({"op": "delete", "key": key})
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return {str(k): v for k, v in self.node.kv.items()}
+
+    def role(self) -> dict[str, Any]:
+        with self.lock:
+            return {"role": self.node.role, "term": self.node.term, "leader": self.node.leader}
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            status = dict(self.node.status())
+        status.update(
+            mode="cp",
+            bug=self.bug or "",
+            malformed_messages=self.malformed,
+            sent={p: s.sent for p, s in self.senders.items()},
+            dropped={p: s.dropped for p, s in self.senders.items()},
+        )
+        return status
+
+    def stop(self) -> None:
+        super().stop()
+        self.storage.close()

@@ -1,0 +1,113 @@
+"""Peer transport of the reference store: batches of JSON messages over HTTP.
+
+One :class:`PeerSender` per peer owns a thread and one kept-alive HTTP
+connection to the peer's link address; the protocol code only enqueues. A
+batch that cannot be delivered within ``timeout`` is dropped and its
+connection aborted with a reset, so that a partition's held bytes are not
+delivered long after the sender gave up (the protocols resend what matters:
+Raft by its heartbeats and log repair, the AP store by its push retries and
+anti-entropy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import struct
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+PEER_PATH = "/peer"
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+class PeerSender:
+    """Deliver messages to one peer, in order, best effort, never blocking the caller."""
+
+    def __init__(self, node: str, peer: str, address: str, *, timeout: float = 0.5,
+                 max_queue: int = 4096, batch: int = 256,
+                 log: Callable[[str], None] = lambda line: None) -> None:
+        host, _, port = address.rpartition(":")
+        self.node = node
+        self.peer = peer
+        self.host = host or "127.0.0.1"
+        self.port = int(port)
+        self.timeout = timeout
+        self.batch = batch
+        self.log = log
+        self.sent = 0
+        self.dropped = 0
+        self._queue: deque[dict[str, Any]] = deque(maxlen=max_queue)
+        self._ready = threading.Condition()
+        self._closed = False
+        self._conn: http.client.HTTPConnection | None = None
+        self._failing = False
+        self._thread = threading.Thread(target=self._run, name=f"send-{peer}", daemon=True)
+        self._thread.start()
+
+    def send(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Queue messages; when the queue is full the oldest are dropped."""
+        if not messages:
+            return
+        with self._ready:
+            overflow = len(self._queue) + len(messages) - (self._queue.maxlen or 0)
+            if overflow > 0:
+                self.dropped += overflow
+            self._queue.extend(messages)
+            self._ready.notify()
+
+    def close(self) -> None:
+        """Stop the thread and close the connection."""
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join(timeout=2 * self.timeout + 1)
+        self._abort()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._closed:
+                    self._ready.wait()
+                if self._closed:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
+            self._deliver(batch)
+
+    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        body = json.dumps({"from": self.node, "messages": batch}).encode()
+        try:
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(self.host, self.port,
+                                                        timeout=self.timeout)
+            self._conn.request("POST", PEER_PATH, body, {"Content-Type": "application/json"})
+            response = self._conn.getresponse()
+            response.read()
+            if response.status >= 300:
+                raise OSError(f"peer answered HTTP {response.status}")
+        except (OSError, http.client.HTTPException) as error:
+            self.dropped += len(batch)
+            self._abort()
+            if not self._failing:
+                self.log(f"send to {self.peer} failing: {error}")
+                self._failing = True
+            return
+        self.sent += len(batch)
+        if self._failing:
+            self.log(f"send to {self.peer} works again")
+            self._failing = False
+
+    def _abort(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        sock = conn.sock
+        if sock is not None:
+            # A reset, not a FIN: what we gave up on must not arrive later.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        conn.close()

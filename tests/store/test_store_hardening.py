@@ -1,0 +1,171 @@
+"""Hardening of the reference store in both modes: raw bytes at a node's port.
+
+Each test sends what a broken or hostile client could send, then checks that
+the node refused it clearly, kept serving, and kept its data.
+"""
+
+from __future__ import annotations
+
+import socket
+import xmlrpc.client
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_partition import Cluster
+from pytest_partition.client import rpc_call
+
+MODES = ["cp", "ap"]
+
+
+@pytest.fixture(scope="module", params=MODES)
+def node(request: pytest.FixtureRequest) -> Iterator[tuple[Cluster, int]]:
+    with Cluster(3, mode=request.param) as cluster:
+        cluster.client("n1").put("keep", "me")
+        cluster.wait_converged(timeout=10)
+        yield cluster, cluster.nodes["n1"].port
+
+
+def http_post(port: int, body: bytes, *, path: str = "/RPC2",
+              length: int | None = None, read_timeout: float = 10.0) -> bytes:
+    """Send one raw HTTP POST and return the raw reply (headers and body)."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n"
+            "Connection: close\r\n\r\n").encode()
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as sock:
+        try:
+            sock.sendall(head + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the node may refuse before reading it all; its answer is there
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except ConnectionResetError:
+            pass
+    return b"".join(chunks)
+
+
+def fault_of(reply: bytes) -> tuple[int, str]:
+    body = reply.split(b"\r\n\r\n", 1)[1]
+    with pytest.raises(xmlrpc.client.Fault) as raised:
+        xmlrpc.client.loads(body)
+    return raised.value.faultCode, raised.value.faultString
+
+
+def still_serving(cluster: Cluster, port: int) -> None:
+    outcome = rpc_call(port, "get", ("keep",), 5.0)
+    assert (outcome.type, outcome.value) == ("ok", "me")
+    assert cluster.nodes["n1"].running
+
+
+def call_body(method: str, *params: object) -> bytes:
+    return xmlrpc.client.dumps(params, method, allow_none=True).encode()
+
+
+@pytest.mark.parametrize("method", [
+    "system.listMethods", "_request", "__init__", "runtime.node.kv", "node", "on_peer",
+    "stop", "get.__class__",
+])
+def test_only_documented_methods_are_callable(node: tuple[Cluster, int], method: str) -> None:
+    cluster, port = node
+    code, text = fault_of(http_post(port, call_body(method)))
+    assert code == -32601 and "the methods are ping, get, put, cas, incr, delete" in text
+    still_serving(cluster, port)
+
+
+@pytest.mark.parametrize(("method", "params", "code", "words"), [
+    ("get", (), -32602, "get(key) takes 1 argument(s), got 0"),
+    ("put", ("k",), -32602, "put(key, value) takes 2 argument(s), got 1"),
+    ("get", (1,), 400, "key 1 must be a non-empty string"),
+    ("incr", ("k", "x"), 400, "incr delta 'x' must be an integer"),
+    ("put", ("k", xmlrpc.client.Binary(b"\0")), 400, "cannot be stored"),
+    ("ping", ("extra",), -32602, "takes 0 argument(s)"),
+])
+def test_bad_calls_get_a_fault_and_the_node_keeps_serving(
+        node: tuple[Cluster, int], method: str, params: tuple[object, ...], code: int,
+        words: str) -> None:
+    cluster, port = node
+    fault = fault_of(http_post(port, call_body(method, *params)))
+    assert fault[0] == code and words in fault[1]
+    still_serving(cluster, port)
+
+
+def test_malformed_xml_is_a_parse_error(node: tuple[Cluster, int]) -> None:
+    cluster, port = node
+    for body in (b"<methodCall><methodName>get", b"\xff\xfe garbage", b"",
+                 b"<?xml version='1.0'?><methodCall><params/></methodCall>"):
+        code, _ = fault_of(http_post(port, body))
+        assert code in (-32700, -32600)
+    still_serving(cluster, port)
+
+
+def test_entity_expansion_bomb_is_refused(node: tuple[Cluster, int]) -> None:
+    cluster, port = node
+    entities = "".join(
+        f'<!ENTITY e{i} "{"&e" + str(i - 1) + ";" * 1}' + f'{("&e" + str(i - 1) + ";") * 9}">'
+        for i in range(1, 10))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE m [<!ENTITY e0 "lol">{entities}]>'
+            "<methodCall><methodName>get</methodName><params><param><value>"
+            "<string>&e9;</string></value></param></params></methodCall>").encode()
+    code, text = fault_of(http_post(port, bomb))
+    assert code == -32600 and "DTD" in text
+    still_serving(cluster, port)
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_oversized_body_is_refused_without_reading_it(node: tuple[Cluster, int]) -> None:
+    cluster, port = node
+    pid = cluster.nodes["n1"].pid
+    assert pid is not None
+    before = rss_kib(pid)
+    # Announce 64 MiB and send only the start: the node must answer at once.
+    reply = http_post(port, b"<methodCall>", length=64 << 20, read_timeout=5.0)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:80]
+    assert rss_kib(pid) - before < 16 << 10, "the node should not have allocated the body"
+    still_serving(cluster, port)
+
+
+def test_body_above_the_limit_is_refused_even_when_sent(node: tuple[Cluster, int]) -> None:
+    cluster, port = node
+    big = call_body("put", "k", "x" * (2 << 20))
+    assert http_post(port, big).startswith(b"HTTP/1.1 413")
+    still_serving(cluster, port)
+
+
+def test_unknown_path_and_method(node: tuple[Cluster, int]) -> None:
+    cluster, port = node
+    assert http_post(port, call_body("ping"), path="/admin").startswith(b"HTTP/1.1 404")
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 501")
+    still_serving(cluster, port)
+
+
+def test_bad_peer_batches_are_ignored(node: tuple[Cluster, int]) -> None:
+    cluster, port = node
+    assert http_post(port, b"{not json", path="/peer").startswith(b"HTTP/1.1 400")
+    junk = b'{"from": "n2", "messages": [{"type": "nonsense"}, 7, null]}'
+    assert http_post(port, junk, path="/peer").startswith(b"HTTP/1.1 204")
+    still_serving(cluster, port)
+    assert cluster.call("n1", "stats")["malformed_messages"] >= 3
+
+
+def test_nodes_listen_on_loopback_only(node: tuple[Cluster, int]) -> None:
+    cluster, _ = node
+    ports = {n.port for n in cluster.nodes.values()}
+    listening = set()
+    with open("/proc/net/tcp") as table:
+        for row in table.read().splitlines()[1:]:
+            fields = row.split()
+            address, port = fields[1].split(":")
+            if fields[3] == "0A" and int(port, 16) in ports:
+                listening.add((address, int(port, 16)))
+    assert listening == {("0100007F", p) for p in ports}

@@ -136,9 +136,14 @@ class RunResult:
     def assert_ap(self) -> None:
         """Fail unless every side answered, replicas converged and nothing was lost."""
         verdict = self.verdict
-        if verdict.valid_ap:
+        if verdict.valid_ap is True:
             return
-        raise AssertionError(self._report("not AP: " + verdict.explain(), ()))
+        if verdict.valid_ap == "unknown":
+            head = ("AP could not be judged: no side of a partition got a request (did the "
+                    "run have a nemesis?)")
+        else:
+            head = "not AP: " + "\n".join(_ap_failures(verdict))
+        raise AssertionError(self._report(f"{head}\nverdict: {verdict.sentence}", ()))
 
     def _report(self, head: str, culprits: Any) -> str:
         lines = [head]
@@ -151,6 +156,25 @@ class RunResult:
         lines.append(f"run: workload {self.workload}, nemesis {self.nemesis or 'none'}, "
                      f"seed {self.seed}, {self.duration:g} s, ops {self.counts}")
         return "\n".join(lines)
+
+
+def _ap_failures(verdict: Verdict) -> list[str]:
+    """What broke the AP rules, most telling first: divergence, losses, refusals."""
+    details = verdict.details
+    found = []
+    convergence = details.get("convergence")
+    if convergence is not None and not convergence.valid:
+        found.append(convergence.explain())
+    for counter in details.get("counters") or []:
+        if not counter.valid:
+            found.append(counter.explain())
+    lost = details.get("lost_updates")
+    if lost is not None and not lost.valid:
+        found.append(lost.explain())
+    avail = details.get("availability")
+    if avail is not None and avail.sides_below(0.99):
+        found.append(avail.explain())
+    return found or [verdict.sentence]
 
 
 def run(cluster: Cluster, workload: str = "register", *, clients: int = 5,

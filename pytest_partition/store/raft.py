@@ -147,6 +147,13 @@ class RaftConfig:
     A follower campaigns after a random timeout in
     ``[election_ticks, 2 * election_ticks)``; the leader heartbeats every
     ``heartbeat_ticks``; a request is answered within ``request_timeout_ticks``.
+    With ``check_quorum`` the leader steps down when a whole period of
+    ``quorum_ticks`` (0: twice ``election_ticks``) went by without a majority
+    answering it. Two election timeouts rather than one: a leader that cannot
+    reach the majority refuses from the first moment anyway (its reads cannot
+    be confirmed, its writes cannot commit), and the overlap with its
+    successor keeps a leader that skips the confirmation (the ``stale-read``
+    bug) visibly wrong instead of wrong for a few milliseconds.
     """
 
     election_ticks: int = 30
@@ -154,6 +161,12 @@ class RaftConfig:
     request_timeout_ticks: int = 50
     pre_vote: bool = True
     check_quorum: bool = True
+    quorum_ticks: int = 0
+
+    @property
+    def quorum_period(self) -> int:
+        """Ticks between two checks of the leader's quorum."""
+        return self.quorum_ticks or 2 * self.election_ticks
 
     def __post_init__(self) -> None:
         if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
@@ -501,7 +514,7 @@ class RaftNode:
     def _tick_heartbeat(self) -> None:
         self._heartbeat_elapsed += 1
         self._election_elapsed += 1
-        if self._election_elapsed >= self._cfg.election_ticks:
+        if self._election_elapsed >= self._cfg.quorum_period:
             self._election_elapsed = 0
             if self._cfg.check_quorum:
                 if not quorum.has_quorum(self._recent_active | {self._id}, self._voters):

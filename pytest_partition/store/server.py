@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
+import sys
 import threading
 import xmlrpc.client
 from collections.abc import Callable, Mapping
@@ -233,6 +234,14 @@ class StoreHTTPServer(socketserver.ThreadingMixIn, HTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Peers reset connections they gave up on, by design: not worth a
+        # traceback in the node's log. Anything else gets one line.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        self.log(f"request from {client_address} failed: {type(error).__name__}: {error}")
 
     def server_bind(self) -> None:
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

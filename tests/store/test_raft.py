@@ -267,8 +267,8 @@ def test_isolated_leader_steps_down_and_its_uncommitted_entries_are_discarded() 
     sim.isolate(leader)
     lost = sim.submit(leader, put("lost"))
     lost_index = sim.node(leader).last_index
-    # CheckQuorum: within two election timeouts the old leader gives up.
-    sim.run_until(lambda: sim.node(leader).role != "leader", 2 * ELECTION + 2)
+    # CheckQuorum: within two quorum periods the old leader gives up.
+    sim.run_until(lambda: sim.node(leader).role != "leader", 2 * RaftConfig().quorum_period + 2)
     successor = new_leader(sim, leader)
     assert sim.request(successor, put("new")).status == "ok"
     assert sim.ops[lost].status in ("indeterminate", "unavailable")
@@ -294,7 +294,7 @@ def test_minority_refuses_within_bounded_ticks() -> None:
     assert all(sim.ops[rid].status in ("unavailable", "indeterminate") for rid in asked)
     assert all(sim.ops[rid].status == "unavailable" for rid in asked[-2:])  # reads are definite
     # Once the old leader has stepped down, the minority refuses at once.
-    sim.run(2 * ELECTION)
+    sim.run(2 * config.quorum_period)
     refused = [sim.submit(nid, put("late")) for nid in minority]
     assert [sim.ops[rid].status for rid in refused] == ["unavailable", "unavailable"]
     sim.settle()

@@ -246,13 +246,18 @@ def _finish(item: pytest.Item, clusters: list[Cluster], folder: Path, spec: str 
 
 def _progress_writer(config: pytest.Config, nodeid: str) -> Callable[[str], None] | None:
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is None or config.getoption("verbose") < 1 or hasattr(config, "workerinput"):
         return None
 
     def write(line: str) -> None:
-        # On a line of its own: pytest writes the test id again before its
-        # outcome, so the verbose output stays readable.
-        reporter.write_line(f"    partition {nodeid}: {line}")
+        # Past the output capture (as live logging does), on a line of its
+        # own: pytest writes the test id again before the outcome.
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"    partition {nodeid}: {line}")
+        else:
+            reporter.write_line(f"    partition {nodeid}: {line}")
 
     return write
 

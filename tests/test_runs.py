@@ -1,0 +1,101 @@
+"""cluster.run: workloads, nemesis schedules, seeds that replay, run results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pytest_partition import Cluster, ClusterError
+from pytest_partition.nemesis import Kill, Latency, Nemesis, Partition, Pause
+
+
+def invoked_per_node(cluster: Cluster) -> dict[str, list[tuple[str, object, object]]]:
+    sequences: dict[str, list[tuple[str, object, object]]] = {}
+    for event in cluster.history:
+        if event.type == "invoke" and event.process != "nemesis":
+            sequences.setdefault(str(event.node), []).append((event.f, event.key, event.value))
+    return sequences
+
+
+def schedule(cluster: Cluster) -> list[str]:
+    return [e.value["resolved"] for e in cluster.history.faults() if e.f == "partition"]
+
+
+def run_once(seed: int) -> Cluster:
+    with Cluster(3, mode="ap", seed=seed) as cluster:
+        cluster.run("kv", clients=3, duration=1.6, rate=40,
+                    nemesis=Nemesis("random-halves", "random-node", interval=0.2))
+    return cluster
+
+
+def test_the_same_seed_replays_the_schedule_and_the_operations() -> None:
+    first, again, other = run_once(11), run_once(11), run_once(12)
+    common = min(len(schedule(first)), len(schedule(again)))
+    assert common >= 3, "the nemesis should have acted several times"
+    assert schedule(first)[:common] == schedule(again)[:common]
+    assert schedule(first)[:common] != schedule(other)[:common]
+    for node, ops in invoked_per_node(first).items():
+        replayed = invoked_per_node(again)[node]
+        shared = min(len(ops), len(replayed))
+        assert shared >= 20 and ops[:shared] == replayed[:shared], node
+    assert invoked_per_node(first)["n1"][:20] != invoked_per_node(other)["n1"][:20]
+
+
+@pytest.fixture
+def ap3() -> Iterator[Cluster]:
+    with Cluster(3, mode="ap", seed=3) as cluster:
+        yield cluster
+
+
+def test_run_result_holds_history_states_and_checks(ap3: Cluster) -> None:
+    result = ap3.run("counter", clients=4, duration=1.5, nemesis="random-halves")
+    counts = result.counts
+    assert counts["ok"] > 20 and counts["fail"] == 0
+    assert result.states is not None and len(result.states) == 3
+    assert len({str(state) for state in result.states.values()}) == 1, "converged"
+    assert result.availability.partitioned
+    assert result.verdict.verdict == "AP"
+    result.assert_ap()
+    assert ap3.runs == [result]
+    assert all(e.process == "nemesis" or e.f in ("incr", "get") for e in result.history)
+
+
+def test_a_composed_nemesis_undoes_every_fault(ap3: Cluster) -> None:
+    nemesis = Nemesis(Partition("n1|n2,n3", kind="reject"), Latency(30, 10), Kill("random"),
+                      Pause("n2"), interval=0.25, heal_interval=0.1)
+    result = ap3.run("kv", clients=3, duration=3.0, nemesis=nemesis)
+    kinds = {e.f for e in result.history.faults()}
+    assert kinds >= {"partition", "heal"} and kinds & {"kill", "pause", "latency"}
+    assert all(node.running and not node.paused for node in ap3.nodes.values())
+    assert ap3.network.cut_links == {} and ap3.network.latency == {}
+    result.assert_ap()
+
+
+def test_a_failing_fault_stops_the_run_with_its_error(ap3: Cluster) -> None:
+    with pytest.raises(ClusterError, match="the nemesis failed: .*unknown node 'n9'"):
+        ap3.run("kv", duration=1.0, nemesis=Nemesis(Kill("n9")))
+    assert all(node.running for node in ap3.nodes.values())
+
+
+def test_nemesis_spec_typos_fail_before_the_run(ap3: Cluster) -> None:
+    with pytest.raises(Exception, match="unknown node or named spec 'random-halfs'"):
+        ap3.run("kv", duration=1.0, nemesis="random-halfs")
+    assert len(ap3.history) == 0
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"workload": "bank"}, "workload 'bank' is not one of register, kv, counter"),
+    ({"clients": 0}, "clients and keys must be >= 1"),
+    ({"duration": 0}, "duration and rate > 0"),
+])
+def test_bad_run_arguments(ap3: Cluster, kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ap3.run(**kwargs)  # type: ignore[arg-type]
+
+
+def test_nemesis_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="needs at least one fault"):
+        Nemesis()
+    with pytest.raises(ValueError, match="interval must be > 0"):
+        Nemesis("halves", interval=0)

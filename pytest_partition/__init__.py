@@ -28,7 +28,10 @@ from .errors import (
     Unavailable,
 )
 from .history import Event, History, HistoryError, Operation
+from .nemesis import Cut, Kill, Latency, Nemesis, Pause
 from .topology import Partition, parse_spec
+from .waiting import eventually
+from .workload import RunResult
 
 __all__ = [
     "FAULT_INDETERMINATE",
@@ -37,17 +40,24 @@ __all__ = [
     "Client",
     "Cluster",
     "ClusterError",
+    "Cut",
     "Event",
     "History",
     "HistoryError",
     "Indeterminate",
+    "Kill",
+    "Latency",
+    "Nemesis",
     "Node",
     "NodeStartError",
     "NotConverged",
     "Operation",
     "OperationError",
     "Partition",
+    "Pause",
+    "RunResult",
     "SpecError",
     "Unavailable",
+    "eventually",
     "parse_spec",
 ]

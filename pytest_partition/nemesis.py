@@ -1,7 +1,7 @@
 """Seeded fault schedules, run in the background against a cluster.
 
 A :class:`Nemesis` composes faults. Each fault knows how to start and how to
-end itself: a :class:`Partition` cuts links and heals them, :class:`Latency`
+end itself: a :class:`Cut` cuts links and heals them, :class:`Latency`
 slows links and clears the delay, :class:`Kill` kills a node and restarts it,
 :class:`Pause` stops a node and resumes it. The schedule is a loop: choose a
 fault, start it, wait ``interval``, end it, wait ``heal_interval``, repeat.
@@ -26,7 +26,7 @@ from .topology import Link
 if TYPE_CHECKING:
     from .cluster import Cluster
 
-__all__ = ["Fault", "Kill", "Latency", "Nemesis", "Partition", "Pause", "as_nemesis"]
+__all__ = ["Cut", "Fault", "Kill", "Latency", "Nemesis", "Pause", "as_nemesis"]
 
 
 class Fault(Protocol):
@@ -43,7 +43,7 @@ class Fault(Protocol):
 
 
 @dataclass
-class Partition:
+class Cut:
     """Cut the links of a partition spec (``"random-halves"``, ``"A,B|C"``, ...)."""
 
     spec: str
@@ -142,7 +142,7 @@ class Nemesis:
         if interval <= 0 or (heal_interval is not None and heal_interval < 0):
             raise ValueError(f"interval must be > 0 and heal_interval >= 0 seconds, got "
                              f"{interval!r} and {heal_interval!r}")
-        self.faults: list[Fault] = [Partition(f) if isinstance(f, str) else f for f in faults]
+        self.faults: list[Fault] = [Cut(f) if isinstance(f, str) else f for f in faults]
         self.interval = interval
         self.heal_interval = interval if heal_interval is None else heal_interval
         self.rounds = 0
@@ -162,7 +162,7 @@ class Nemesis:
         if self._thread is not None:
             raise ClusterError("this Nemesis is already running")
         for fault in self.faults:
-            if isinstance(fault, Partition):
+            if isinstance(fault, Cut):
                 # A typo should fail now, in the test, not in the thread.
                 from .topology import validate_spec
 

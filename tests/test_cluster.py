@@ -25,11 +25,9 @@ from pytest_partition import (
     NotConverged,
     SpecError,
     Unavailable,
+    eventually,
 )
 from pytest_partition.network import CLIENT
-from tests_support import eventually
-
-
 
 
 def gone(pid: int) -> bool:

@@ -11,8 +11,9 @@ import os
 import signal
 
 import pytest
+from tests_support import TOY_NODE
 
-from tests_support import TOY_NODE, eventually
+from pytest_partition import eventually
 
 pytest_plugins = ["pytester"]
 

@@ -17,10 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from pytest_partition import eventually
 from pytest_partition.network import Network
-from tests_support import eventually
-
-
 
 
 class Recorder:

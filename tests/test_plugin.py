@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tests_support import TOY_NODE
 
 pytest_plugins = ["pytester"]

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_partition import Cluster, ClusterError
-from pytest_partition.nemesis import Kill, Latency, Nemesis, Partition, Pause
+from pytest_partition import Cluster, ClusterError, Cut, Kill, Latency, Nemesis, Pause
 
 
 def invoked_per_node(cluster: Cluster) -> dict[str, list[tuple[str, object, object]]]:
@@ -62,7 +61,7 @@ def test_run_result_holds_history_states_and_checks(ap3: Cluster) -> None:
 
 
 def test_a_composed_nemesis_undoes_every_fault(ap3: Cluster) -> None:
-    nemesis = Nemesis(Partition("n1|n2,n3", kind="reject"), Latency(30, 10), Kill("random"),
+    nemesis = Nemesis(Cut("n1|n2,n3", kind="reject"), Latency(30, 10), Kill("random"),
                       Pause("n2"), interval=0.25, heal_interval=0.1)
     result = ap3.run("kv", clients=3, duration=3.0, nemesis=nemesis)
     kinds = {e.f for e in result.history.faults()}

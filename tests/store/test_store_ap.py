@@ -10,10 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pytest_partition import Cluster, NotConverged
-from tests_support import eventually
-
-
+from pytest_partition import Cluster, NotConverged, eventually
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_partition import Cluster, Indeterminate, OperationError, Unavailable
-from tests_support import eventually
+from pytest_partition import Cluster, Indeterminate, OperationError, Unavailable, eventually
 
 
 @pytest.fixture

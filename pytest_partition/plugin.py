@@ -289,6 +289,11 @@ def pytest_runtest_makereport(
     return report
 
 
+def _fit(text: str, limit: int) -> str:
+    # Test ids end with what tells them apart (the function, the spec id).
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
 class _Summary:
     """Collects one row per partition test and prints the table at the end."""
 
@@ -311,9 +316,12 @@ class _Summary:
         header = ("test", "faults", "ok/fail/info", "availability per side", "verdict")
         table = [header] + [(r["test"], r["faults"], r["ops"], r["sides"], r["verdict"])
                             for r in rows]
-        widths = [min(max(len(str(row[i])) for row in table), 60) for i in range(len(header))]
+        limits = (70, 30, 12, 40, 8)
+        table = [tuple(_fit(str(cell), limit) for cell, limit in zip(row, limits))
+                 for row in table]
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
         for row in table:
-            cells = [str(cell)[:60].ljust(width) for cell, width in zip(row, widths)]
+            cells = [cell.ljust(width) for cell, width in zip(row, widths)]
             terminalreporter.write_line("  ".join(cells).rstrip())
         seed = self.config.stash[SETTINGS].seed
         terminalreporter.write_line(f"run seed {seed} (replay with --partition-seed={seed})")

@@ -50,15 +50,16 @@ class Analysis:
         return tally
 
     def sides(self) -> str:
-        """Availability per side of the partitions, e.g. ``A,B 100% | C 0%``."""
+        """Availability per side of the partitions: ``{A,B} 100% | {C} 0%``, or,
+        when a nemesis made many sides, their count and the lowest."""
         avail = self.verdict.details.get("availability")
-        sides = getattr(avail, "sides", None) or []
-        parts = []
-        for side in sides:
-            share = side.tally.ok_share
-            if share is not None:
-                parts.append(f"{side.name} {share:.0%}")
-        return " | ".join(parts) if parts else "-"
+        sides = [s for s in getattr(avail, "sides", None) or [] if s.tally.ok_share is not None]
+        if not sides:
+            return "-"
+        if len(sides) > 3:
+            worst = min(sides, key=lambda side: side.tally.ok_share)
+            return f"{len(sides)} sides, lowest {worst.name} {worst.tally.ok_share:.0%}"
+        return " | ".join(f"{side.name} {side.tally.ok_share:.0%}" for side in sides)
 
 
 def analyse(cluster: Cluster) -> Analysis:

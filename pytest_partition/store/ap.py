@@ -106,7 +106,7 @@ class ApConfig:
     push_retry_max_ms: int = 1_600
     push_batch: int = 256
     max_pending_pushes: int = 10_000
-    anti_entropy_ms: int = 100
+    anti_entropy_ms: int = 50
     digest_buckets: int = 64
     max_entries_per_message: int = 2_000
 

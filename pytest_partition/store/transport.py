@@ -4,9 +4,9 @@ One :class:`PeerSender` per peer owns a thread and one kept-alive HTTP
 connection to the peer's link address; the protocol code only enqueues. A
 batch that cannot be delivered within ``timeout`` is dropped and its
 connection aborted with a reset, so that a partition's held bytes are not
-delivered long after the sender gave up (the protocols resend what matters:
-Raft by its heartbeats and log repair, the AP store by its push retries and
-anti-entropy).
+delivered long after the sender gave up, and the messages queued meanwhile
+are dropped with it (the protocols resend what matters: Raft by its
+heartbeats and log repair, the AP store by its push retries and anti-entropy).
 """
 
 from __future__ import annotations
@@ -90,8 +90,14 @@ class PeerSender:
             if response.status >= 300:
                 raise OSError(f"peer answered HTTP {response.status}")
         except (OSError, http.client.HTTPException) as error:
-            self.dropped += len(batch)
             self._abort()
+            with self._ready:
+                # What queued up while this batch waited is as stale as the
+                # batch: the protocols resend what still matters, and fresh
+                # messages after a heal must not wait behind a backlog.
+                stale = len(self._queue)
+                self._queue.clear()
+            self.dropped += len(batch) + stale
             if not self._failing:
                 self.log(f"send to {self.peer} failing: {error}")
                 self._failing = True

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests_support import alive
 
 from pytest_partition import (
     Cluster,
@@ -28,16 +29,6 @@ from pytest_partition import (
     eventually,
 )
 from pytest_partition.network import CLIENT
-
-
-def gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    # A zombie is gone for our purpose (its parent reaps it).
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(")")[-1].split()[0] == "Z"
 
 
 @pytest.fixture
@@ -162,7 +153,7 @@ def test_kill_refuses_connections_and_restart_keeps_the_data_dir(abc: Cluster) -
     pid = abc.nodes["B"].pid
     assert pid is not None
     abc.kill("B")
-    assert gone(pid) and abc.nodes["B"].pid is None
+    assert not alive(pid) and abc.nodes["B"].pid is None
     with pytest.raises(Unavailable, match="connection refused"):
         b.get("x")
     abc.restart("B")
@@ -416,7 +407,7 @@ def test_stop_leaves_nothing_running(toy_command: list[str]) -> None:
         cluster.pause("n2")  # a paused node must be stopped too
         pids = [node.pid for node in cluster.nodes.values()]
         proxy = cluster.network._proc
-    assert all(pid is not None and gone(pid) for pid in pids)
+    assert all(pid is not None and not alive(pid) for pid in pids)
     assert proxy.poll() == 0
     assert not cluster.workdir.exists(), "a work dir of our own is removed"
     assert set(threading.enumerate()) <= threads_before

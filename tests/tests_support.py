@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 TOY_NODE = Path(__file__).parent / "nodes" / "toynode.py"
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (its parent reaps those)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"

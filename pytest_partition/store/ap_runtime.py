@@ -59,12 +59,7 @@ class ApRuntime(Runtime):
                 self._last_snapshot = time.monotonic()
 
     def on_peer(self, sender: str, messages: list[Any]) -> None:
-        parsed = []
-        for data in messages:
-            try:
-                parsed.append(Message.from_dict(data))
-            except ValueError:
-                self.malformed += 1
+        parsed = self.parse(messages, Message.from_dict)
         with self.lock:
             now = _now_ms()
             for message in parsed:

@@ -78,12 +78,7 @@ class CpRuntime(Runtime):
             self._drain()
 
     def on_peer(self, sender: str, messages: list[Any]) -> None:
-        parsed = []
-        for data in messages:
-            try:
-                parsed.append(Message.from_dict(data))
-            except ValueError:
-                self.malformed += 1
+        parsed = self.parse(messages, Message.from_dict)
         with self.lock:
             try:
                 for message in parsed:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .transport import PeerSender
+
+M = TypeVar("M")
 
 
 class Runtime:
@@ -53,6 +55,16 @@ class Runtime:
     def tick(self) -> None:
         """Advance the protocol's time by one tick (called by the ticker)."""
         raise NotImplementedError
+
+    def parse(self, messages: list[Any], from_dict: Callable[[Any], M]) -> list[M]:
+        """Messages from the wire; malformed ones are counted and left out."""
+        parsed = []
+        for data in messages:
+            try:
+                parsed.append(from_dict(data))
+            except ValueError:
+                self.malformed += 1
+        return parsed
 
     def send(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Queue (destination, message dict) pairs on the peers' senders."""

@@ -39,6 +39,7 @@ CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 ANALYSES = pytest.StashKey[list[tuple[Cluster, Analysis]]]()
 SEED_CACHE_KEY = "partition/seed"
 SUMMARY_PROPERTY = "partition_summary"
+XFAIL_PROPERTY = "partition_xfail_report"
 
 MARKERS = (
     "cluster(nodes=3, mode='cp', bug=None, command=None): configure the cluster fixture: "
@@ -226,7 +227,7 @@ def _finish(item: pytest.Item, clusters: list[Cluster], folder: Path, spec: str 
         shutil.rmtree(folder, ignore_errors=True)
         return
     report = item.stash.get(CALL_REPORT, None)
-    failed = report is not None and report.failed
+    failed = report is not None and (report.failed or _expected_failure(report))
     analyses = item.stash.get(ANALYSES, None) or [(c, analyse(c)) for c in clusters]
     if failed or settings.keep_artifacts:
         for cluster, analysis in analyses:
@@ -242,6 +243,17 @@ def _finish(item: pytest.Item, clusters: list[Cluster], folder: Path, spec: str 
     item.user_properties.append((SUMMARY_PROPERTY, json.dumps(row)))
     item.user_properties.append(("partition_seed", settings.seed))
     item.user_properties.append(("partition_verdict", analyses[0][1].verdict.sentence))
+    if report is not None and _expected_failure(report):
+        # pytest shows no report for an xfail; ours goes to the summary.
+        text = "\n".join(f"--- {title}\n{body}" for title, body in report_sections(
+            analyses, artifacts=folder, replay=replay_command(item.nodeid, settings.seed)))
+        item.user_properties.append((XFAIL_PROPERTY, json.dumps(
+            {"test": item.nodeid, "reason": report.wasxfail, "report": text})))
+
+
+def _expected_failure(report: pytest.TestReport) -> bool:
+    """True for an xfail test that did fail as expected."""
+    return report.skipped and hasattr(report, "wasxfail")
 
 
 def _progress_writer(config: pytest.Config, nodeid: str) -> Callable[[str], None] | None:
@@ -300,6 +312,7 @@ class _Summary:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: list[dict[str, Any]] = []
+        self.expected: list[dict[str, Any]] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
@@ -307,10 +320,18 @@ class _Summary:
         for name, value in report.user_properties:
             if name == SUMMARY_PROPERTY:
                 self.rows.append(json.loads(str(value)))
+            elif name == XFAIL_PROPERTY:
+                self.expected.append(json.loads(str(value)))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.rows or hasattr(self.config, "workerinput"):
             return
+        for entry in sorted(self.expected, key=lambda e: e["test"]):
+            terminalreporter.section(f"partition report of an expected failure: {entry['test']}",
+                                     sep="-")
+            terminalreporter.write_line(f"xfail reason: {entry['reason']}")
+            for line in entry["report"].splitlines():
+                terminalreporter.write_line(line)
         rows = sorted(self.rows, key=lambda row: row["test"])
         terminalreporter.section("partition tests")
         header = ("test", "faults", "ok/fail/info", "availability per side", "verdict")

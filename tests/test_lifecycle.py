@@ -36,8 +36,11 @@ def test_inner(cluster):
     [
         ("pass", "passed"),
         ("assert False, 'the test failed'", "failed"),
-        # raise_signal delivers to this thread: the handler runs before the next line.
-        ("signal.raise_signal(signal.SIGINT)", "interrupted"),  # Ctrl-C
+        # As in a terminal: Python's Ctrl-C handler installed (a shell running
+        # us in the background may have left SIGINT ignored), then raised in
+        # this thread so that it interrupts the test body itself.
+        ("signal.signal(signal.SIGINT, signal.default_int_handler); "
+         "signal.raise_signal(signal.SIGINT)", "interrupted"),
         ("os.kill(os.getpid(), signal.SIGTERM)", "terminated"),
         ("os.kill(os.getpid(), signal.SIGKILL)", "killed"),
     ],

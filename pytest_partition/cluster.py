@@ -462,7 +462,8 @@ class Cluster:
                 "@pytest.mark.partition(...)"
             )
         with self._lock:
-            part = parse_spec(chosen, self.names, rng=rng or self.rng, leader=self.leader)
+            part = parse_spec(chosen, self.names, rng=rng or self.rng,
+                              leader=self._leader_soon)
             self.network.cut(part.cut, kind)
             self.partition_now = part
             self._fault("partition", value={**part.to_dict(), "kind": kind})
@@ -512,6 +513,14 @@ class Cluster:
             if role == "leader" and (best is None or term > best[0]):
                 best = (term, name)
         return best[1] if best else None
+
+    def _leader_soon(self) -> str | None:
+        # isolate:leader right after a heal may meet an election in progress:
+        # give the cluster a moment to elect rather than fail the fault.
+        try:
+            return self.wait_leader(timeout=5.0)
+        except ClusterError:
+            return None
 
     def wait_leader(self, timeout: float = 10.0) -> str:
         """Wait until a node reports itself leader in ``role()``; return its name."""

@@ -1,4 +1,4 @@
-"""Cluster and Node: the nodes' processes, their network, and the test's handle on both.
+"""Cluster: the nodes, their network, and the test's handle on both.
 
 ``with Cluster(nodes=3, command=[...]) as cluster:`` starts a proxy process and
 the nodes (in parallel, each following the node contract), waits until every
@@ -17,8 +17,6 @@ import re
 import shlex
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,7 +31,8 @@ from .client import Client, rpc_call
 from .errors import ClusterError, NodeStartError, SpecError
 from .history import NEMESIS, Event, History
 from .network import CLIENT, Network
-from .topology import NAMED_SPECS, Link, Partition, all_links, parse_links, parse_spec
+from .node import Node, default_command, free_port, node_names
+from .topology import Link, Partition, all_links, parse_links, parse_spec
 
 if TYPE_CHECKING:
     from .nemesis import Nemesis
@@ -42,62 +41,12 @@ if TYPE_CHECKING:
 __all__ = ["MODES", "Cluster", "Node", "NotConverged", "default_command"]
 
 MODES = ("cp", "ap")
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _PLACEHOLDER = re.compile(r"\{(name|port|peers|data_dir)\}")
-_ADDRESS_IN_USE = ("Address already in use", "EADDRINUSE", "Errno 98")
 _STOP_GRACE = 3.0
-LOG_TAIL_LINES = 20
 
 
 class NotConverged(AssertionError):
     """The replicas' ``state()`` did not become equal in time."""
-
-
-def default_command(mode: str, bug: str | None = None) -> list[str]:
-    """The command that runs the reference store in ``mode`` (with a planted bug)."""
-    command = [sys.executable, "-m", "pytest_partition.store", "--mode", mode]
-    if bug:
-        command += ["--bug", bug]
-    return command
-
-
-class Node:
-    """One node of a cluster: a subprocess serving XML-RPC on 127.0.0.1.
-
-    ``port`` is its real port (peers and clients reach it through proxy
-    links); ``pid`` is None while it is not running.
-    """
-
-    def __init__(self, name: str, port: int, log_path: Path, data_dir: Path) -> None:
-        self.name = name
-        self.port = port
-        self.log_path = log_path
-        self.data_dir = data_dir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.paused = False
-        self.starts = 0
-
-    @property
-    def pid(self) -> int | None:
-        """The process id, or None when the node is not running."""
-        return self.process.pid if self.running and self.process else None
-
-    @property
-    def running(self) -> bool:
-        """True while the process exists (paused counts as running)."""
-        return self.process is not None and self.process.poll() is None
-
-    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the node's log."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def __repr__(self) -> str:
-        state = "paused" if self.paused else ("running" if self.running else "stopped")
-        return f"<Node {self.name} port={self.port} pid={self.pid} {state}>"
 
 
 class Cluster:
@@ -202,7 +151,7 @@ class Cluster:
         for name in self.names:
             data_dir = self.workdir / name / "data"
             data_dir.mkdir(parents=True, exist_ok=True)
-            self.nodes[name] = Node(name, _free_port(), self.workdir / f"{name}.log", data_dir)
+            self.nodes[name] = Node(name, free_port(), self.workdir / f"{name}.log", data_dir)
         for src, dst in all_links(self.names):
             self._network.add_link(src, dst, self.nodes[dst].port)
         for name in self.names:
@@ -226,10 +175,10 @@ class Cluster:
         with self._lock:
             nodes = list(self.nodes.values())
             for node in nodes:
-                self._release(node)
+                node.release()
             deadline = time.monotonic() + grace
             for node in nodes:
-                self._reap(node, deadline)
+                self._forget(node.reap(deadline - time.monotonic()))
             if self._network is not None:
                 self._network.close()
             if self._own_workdir and not self._keep_workdir:
@@ -275,32 +224,7 @@ class Cluster:
 
     def _spawn(self, node: Node) -> None:
         env = self._env(node)
-        argv = self._argv(node, env)
-        node.starts += 1
-        with open(node.log_path, "ab") as log:
-            log.write(
-                f"--- pytest-partition: start #{node.starts} of {node.name} on port "
-                f"{node.port}: {shlex.join(argv)}\n".encode()
-            )
-            log.flush()
-            try:
-                node.process = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
-            except OSError as error:
-                raise NodeStartError(
-                    node.name,
-                    f"cannot run {shlex.join(argv)}: {error.strerror or error}",
-                    exit_code=None,
-                    log_tail=node.log_tail(),
-                ) from error
-        node.paused = False
-        self.network.watch(node.process.pid)
+        self.network.watch(node.spawn(self._argv(node, env), env))
 
     def _wait_ready(self, nodes: list[Node]) -> None:
         pending = {node.name: node for node in nodes}
@@ -312,21 +236,22 @@ class Cluster:
                 assert node.process is not None
                 code = node.process.poll()
                 if code is not None:
-                    tail = node.log_tail()
-                    if any(marker in tail for marker in _ADDRESS_IN_USE) and port_retries[name] < 3:
+                    if node.address_in_use() and port_retries[name] < 3:
                         # Another process took the port between our probe and
                         # the node's bind: give the node a fresh port.
                         port_retries[name] += 1
                         self._discard(node)
-                        node.port = _free_port()
+                        node.port = free_port()
                         self.network.set_upstream(name, node.port)
                         self._spawn(node)
                         continue
                     raise NodeStartError(name, "exited before it was ready", exit_code=code,
-                                         log_tail=tail)
+                                         log_tail=node.log_tail())
                 budget = min(0.5, max(deadline - time.monotonic(), 0.01))
                 outcome = rpc_call(node.port, self.ping_method, (), budget, node=name)
-                if outcome.type == "ok":
+                if outcome.type == "ok" and node.owns_port() is not False:
+                    # (An answer from a program that took the port first is
+                    # not our node's: it will fail to bind, and be retried.)
                     del pending[name]
                 elif isinstance(outcome.exception, xmlrpc.client.Fault):
                     # It answers, but not to ping: waiting longer will not help.
@@ -356,47 +281,14 @@ class Cluster:
                 log_tail=node.log_tail(),
             ) from None
 
-    def _release(self, node: Node) -> None:
-        """Ask a node to exit: resume it if paused, then close its stdin."""
-        proc = node.process
-        if proc is None:
-            return
-        if node.paused:
-            _signal_group(proc.pid, signal.SIGCONT)
-            node.paused = False
-        if proc.stdin is not None and not proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-
-    def _reap(self, node: Node, deadline: float) -> None:
-        """Wait for a released node until ``deadline``, then kill its group."""
-        proc = node.process
-        if proc is None:
-            return
-        try:
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
-        except subprocess.TimeoutExpired:
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        # Whatever the node started itself dies with it.
-        _signal_group(proc.pid, signal.SIGKILL)
-        self._discard(node)
-
     def _discard(self, node: Node) -> None:
-        proc = node.process
-        if proc is None:
-            return
-        if proc.poll() is None:
-            _signal_group(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        if proc.stdin is not None and not proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        if self._network is not None:
+        self._forget(node.discard())
+
+    def _forget(self, pid: int | None) -> None:
+        # The proxy process no longer needs to kill this one at our death.
+        if pid is not None and self._network is not None:
             with contextlib.suppress(ClusterError):
-                self._network.unwatch(proc.pid)
-        node.process = None
-        node.paused = False
+                self._network.unwatch(pid)
 
     def _node(self, name: str) -> Node:
         if name not in self.nodes:
@@ -431,7 +323,7 @@ class Cluster:
             target = self._node(node)
             if not target.running or target.process is None:
                 raise ClusterError(f"node {node} is not running")
-            _signal_group(target.process.pid, signal.SIGSTOP)
+            target.signal(signal.SIGSTOP)
             target.paused = True
             self._fault("pause", node=node)
 
@@ -441,7 +333,7 @@ class Cluster:
             target = self._node(node)
             if target.process is None or not target.running:
                 raise ClusterError(f"node {node} is not running")
-            _signal_group(target.process.pid, signal.SIGCONT)
+            target.signal(signal.SIGCONT)
             target.paused = False
             self._fault("resume", node=node)
 
@@ -681,34 +573,6 @@ def _parse_role(value: Any) -> tuple[str, int]:
     return "", 0
 
 
-def node_names(nodes: int | Sequence[str]) -> list[str]:
-    """Node names from a count (``n1..nN``) or a list, checked for usable names."""
-    if isinstance(nodes, bool):
-        raise ValueError(f"nodes must be a count or a list of names, got {nodes!r}")
-    if isinstance(nodes, int):
-        if nodes < 1:
-            raise ValueError(f"nodes must be at least 1, got {nodes}")
-        return [f"n{i}" for i in range(1, nodes + 1)]
-    if isinstance(nodes, str):
-        raise ValueError(
-            f"nodes={nodes!r}: give a count (3) or a list of names (['A', 'B', 'C'])"
-        )
-    names = [str(n) for n in nodes]
-    if not names:
-        raise ValueError("nodes: the list of names is empty")
-    reserved = {spec for spec in NAMED_SPECS if ":" not in spec}
-    for name in names:
-        if not _NAME.match(name) or name.lower() in reserved:
-            raise ValueError(
-                f"node name {name!r} is not accepted: use letters, digits, '_', '-' or '.', "
-                f"and not one of {', '.join(sorted(reserved))}"
-            )
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"node names must be unique; repeated: {', '.join(duplicates)}")
-    return names
-
-
 def _command_list(command: Sequence[str] | str) -> list[str]:
     argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
     if not argv:
@@ -716,15 +580,3 @@ def _command_list(command: Sequence[str] | str) -> list[str]:
     return argv
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from . import hookspecs
-from .cluster import Cluster, node_names
+from .cluster import Cluster
 from .errors import NodeStartError, SpecError
 from .nemesis import Nemesis, as_nemesis
+from .node import node_names
 from .reporting import (
     Analysis,
     analyse,

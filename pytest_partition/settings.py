@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .cluster import MODES, node_names
+from .cluster import MODES
+from .node import node_names
 
 __all__ = [
     "CLUSTER_MARKER_ARGS",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
 import time
 import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
+from xmlrpc.server import SimpleXMLRPCServer
 
 import pytest
 from tests_support import alive
@@ -28,7 +30,9 @@ from pytest_partition import (
     Unavailable,
     eventually,
 )
+from pytest_partition import cluster as cluster_module
 from pytest_partition.network import CLIENT
+from pytest_partition.node import Node
 
 
 @pytest.fixture
@@ -427,3 +431,34 @@ def test_node_processes_ignore_the_terminal(abc: Cluster) -> None:
     pid = abc.nodes["A"].pid
     assert pid is not None and os.getsid(pid) == pid != os.getsid(0)
     assert sys.platform.startswith("linux")
+
+
+def test_owns_port_tells_our_node_from_another_program(abc: Cluster) -> None:
+    node = abc.nodes["A"]
+    assert node.owns_port() is True
+    with socket.create_server(("127.0.0.1", 0)) as foreign:
+        impostor = Node("A", foreign.getsockname()[1], node.log_path, node.data_dir)
+        impostor.process = node.process
+        assert impostor.owns_port() is False
+
+
+def test_a_taken_port_is_retried_even_when_its_owner_answers_ping(
+        toy_command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another program (another test run, say) grabs the port we picked for
+    # n1 and answers ping() there: that must not pass for n1 being ready.
+    foreign = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False)
+    foreign.register_function(lambda: "pong from someone else", "ping")
+    thread = threading.Thread(target=foreign.serve_forever, daemon=True)
+    thread.start()
+    taken = foreign.server_address[1]
+    ports = iter([taken])
+    real = cluster_module.free_port
+    monkeypatch.setattr(cluster_module, "free_port", lambda: next(ports, None) or real())
+    try:
+        with Cluster(2, command=toy_command, workdir=tmp_path) as cluster:
+            assert cluster.nodes["n1"].port != taken
+            assert cluster.call("n1", "env")["PARTITION_NODE"] == "n1"
+            assert "start #2 of n1" in cluster.nodes["n1"].log_tail()
+    finally:
+        foreign.shutdown()
+        foreign.server_close()

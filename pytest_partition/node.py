@@ -1,0 +1,232 @@
+"""Node: one process of a cluster, its log, its data dir, and its life.
+
+A node runs in a session of its own (a Ctrl-C in the terminal reaches pytest,
+which stops the nodes in order, not the nodes directly) with its stdin a pipe
+that only closes when it should exit. Signals go to its whole process group,
+so a node started through a wrapper script dies with all its children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import NodeStartError
+from .topology import NAMED_SPECS
+
+__all__ = ["LOG_TAIL_LINES", "Node", "default_command", "free_port", "node_names"]
+
+LOG_TAIL_LINES = 20
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_ADDRESS_IN_USE = ("Address already in use", "EADDRINUSE", "Errno 98")
+
+
+def default_command(mode: str, bug: str | None = None) -> list[str]:
+    """The command that runs the reference store in ``mode`` (with a planted bug)."""
+    command = [sys.executable, "-m", "pytest_partition.store", "--mode", mode]
+    if bug:
+        command += ["--bug", bug]
+    return command
+
+
+def node_names(nodes: int | Sequence[str]) -> list[str]:
+    """Node names from a count (``n1..nN``) or a list, checked for usable names."""
+    if isinstance(nodes, bool):
+        raise ValueError(f"nodes must be a count or a list of names, got {nodes!r}")
+    if isinstance(nodes, int):
+        if nodes < 1:
+            raise ValueError(f"nodes must be at least 1, got {nodes}")
+        return [f"n{i}" for i in range(1, nodes + 1)]
+    if isinstance(nodes, str):
+        raise ValueError(
+            f"nodes={nodes!r}: give a count (3) or a list of names (['A', 'B', 'C'])"
+        )
+    names = [str(n) for n in nodes]
+    if not names:
+        raise ValueError("nodes: the list of names is empty")
+    reserved = {spec for spec in NAMED_SPECS if ":" not in spec}
+    for name in names:
+        if not _NAME.match(name) or name.lower() in reserved:
+            raise ValueError(
+                f"node name {name!r} is not accepted: use letters, digits, '_', '-' or '.', "
+                f"and not one of {', '.join(sorted(reserved))}"
+            )
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"node names must be unique; repeated: {', '.join(duplicates)}")
+    return names
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nobody listens on now (the node binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Node:
+    """One node of a cluster: a subprocess serving XML-RPC on 127.0.0.1.
+
+    ``port`` is its real port (peers and clients reach it through proxy
+    links); ``pid`` is None while it is not running.
+    """
+
+    def __init__(self, name: str, port: int, log_path: Path, data_dir: Path) -> None:
+        self.name = name
+        self.port = port
+        self.log_path = log_path
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.paused = False
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The process id, or None when the node is not running."""
+        return self.process.pid if self.running and self.process else None
+
+    @property
+    def running(self) -> bool:
+        """True while the process exists (paused counts as running)."""
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the node's log."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    # -- life ----------------------------------------------------------------------
+
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str]) -> int:
+        """Start the process (its output appended to the log); return its pid."""
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- pytest-partition: start #{self.starts} of {self.name} on port "
+                      f"{self.port}: {shlex.join(argv)}\n".encode())
+            log.flush()
+            try:
+                self.process = subprocess.Popen(
+                    list(argv), stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                    env=dict(env), start_new_session=True)
+            except OSError as error:
+                raise NodeStartError(self.name, f"cannot run {shlex.join(argv)}: "
+                                                f"{error.strerror or error}",
+                                     exit_code=None, log_tail=self.log_tail()) from error
+        self.paused = False
+        return self.process.pid
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the node's whole process group."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, sig)
+
+    def release(self) -> None:
+        """Ask the node to exit: resume it if paused, then close its stdin."""
+        if self.process is None:
+            return
+        if self.paused:
+            self.signal(signal.SIGCONT)
+            self.paused = False
+        self._close_stdin()
+
+    def reap(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` for a released node, then kill its group; forget it.
+
+        Returns the pid it had, or None when there was no process.
+        """
+        proc = self.process
+        if proc is None:
+            return None
+        try:
+            proc.wait(timeout=max(timeout, 0.01))
+        except subprocess.TimeoutExpired:
+            pass
+        return self.discard()
+
+    def discard(self) -> int | None:
+        """Kill the node's group now (whatever it started dies too); forget it."""
+        proc = self.process
+        if proc is None:
+            return None
+        self.signal(signal.SIGKILL)
+        proc.wait(timeout=5)
+        self._close_stdin()
+        self.process = None
+        self.paused = False
+        return proc.pid
+
+    def _close_stdin(self) -> None:
+        if self.process is not None and self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+
+    # -- checks ---------------------------------------------------------------------
+
+    def address_in_use(self) -> bool:
+        """True when the node's log says its port was taken."""
+        tail = self.log_tail()
+        return any(marker in tail for marker in _ADDRESS_IN_USE)
+
+    def owns_port(self) -> bool | None:
+        """Does a process of this node listen on its port? None when we cannot tell.
+
+        A ping can be answered by another program that took the port between
+        our choice and the node's bind (another test run, say); then this is
+        False and the node will soon fail to bind.
+        """
+        if self.process is None:
+            return False
+        try:
+            inode = _listening_inode(self.port)
+            if inode is None:
+                return False
+            target = f"socket:[{inode}]"
+            for pid in _group_members(self.process.pid):
+                fds = Path(f"/proc/{pid}/fd")
+                for fd in fds.iterdir():
+                    with contextlib.suppress(OSError):
+                        if os.readlink(fd) == target:
+                            return True
+        except OSError:
+            return None  # no /proc (not Linux): trust the ping
+        return False
+
+    def __repr__(self) -> str:
+        state = "paused" if self.paused else ("running" if self.running else "stopped")
+        return f"<Node {self.name} port={self.port} pid={self.pid} {state}>"
+
+
+def _listening_inode(port: int) -> str | None:
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        for row in table.read().splitlines()[1:]:
+            fields = row.split()
+            address, hexport = fields[1].split(":")
+            if fields[3] == "0A" and int(hexport, 16) == port and address == "0100007F":
+                return fields[9]
+    return None
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            # Fields after the command name (in parentheses): state ppid pgrp ...
+            if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
+                members.append(int(entry.name))
+    return members

@@ -11,7 +11,10 @@ invoked after W completed. Anything else means an acknowledged write was lost
 are left to the counter check. A key a node does not hold reads as None.
 
 This rule is stricter than "replicas agree" and looser than linearizability:
-concurrent writes may resolve either way, as LWW allows.
+concurrent writes may resolve either way, as LWW allows. Clocks have a
+resolution (the reference store's hybrid clock counts milliseconds, and two
+nodes that cannot talk order writes of the same millisecond by node name),
+so writes less than ``resolution_ms`` apart also count as concurrent.
 """
 
 from __future__ import annotations
@@ -70,9 +73,11 @@ def _written(op: Operation) -> Any:
 
 
 def check_lost_updates(
-    history: History | Iterable[Operation], states: Mapping[str, Mapping[Any, Any]]
+    history: History | Iterable[Operation], states: Mapping[str, Mapping[Any, Any]],
+    *, resolution_ms: float = 2.0,
 ) -> LostUpdatesResult:
     """Check every register-like key's final value on every node (see module doc)."""
+    margin = resolution_ms * 1e6
     by_key: dict[Hashable, list[Operation]] = {}
     for op in operations_of(history):
         if op.type != "fail" and op.key is not None:
@@ -88,7 +93,7 @@ def check_lost_updates(
         acknowledged = [op for op in writes if op.type == "ok"]
         latest = max(acknowledged, key=call_moment, default=None)
         allowed = {_written(op) for op in writes
-                   if latest is None or not return_moment(op) < call_moment(latest)}
+                   if latest is None or not _clearly_before(op, latest, margin)}
         if latest is None:
             allowed.add(None)  # nothing acknowledged: the key may still be unset
         key = ops[0].key
@@ -98,6 +103,12 @@ def check_lost_updates(
                 result.errors.append(_story(key, str(node), value, writes, latest))
     result.valid = not result.errors
     return result
+
+
+def _clearly_before(op: Operation, latest: Operation, margin: float) -> bool:
+    """``op`` completed before ``latest`` was invoked, by more than the clock resolution."""
+    return return_moment(op) < call_moment(latest) and (
+        op.end is not None and op.end + margin < latest.start)
 
 
 def _final(state: Any, key: Any) -> Hashable:

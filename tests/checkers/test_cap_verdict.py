@@ -14,13 +14,13 @@ SPLIT = {"spec": "A,B|C", "kind": "drop", "cut": [], "groups": [["A", "B"], ["C"
 
 
 class Run:
-    """Sequential calls and faults, 1 ms apart."""
+    """Sequential calls and faults, 5 ms apart (more than a clock's resolution)."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
 
     def _add(self, **event: Any) -> None:
-        self.events.append(dict(event, time=len(self.events) * 1_000_000))
+        self.events.append(dict(event, time=len(self.events) * 5_000_000))
 
     def partition(self, value: dict[str, Any] = SPLIT) -> Run:
         self._add(process="nemesis", type="info", f="partition", value=value)
@@ -87,7 +87,7 @@ def test_neither_when_replicas_diverge() -> None:
 def test_neither_when_an_acknowledged_write_is_lost() -> None:
     verdict = cap_verdict(ap_run().history(), states={n: {"x": 1} for n in "ABC"})
     assert verdict.verdict == "neither"
-    assert ("key 'x' ends as 1 on A, but put 2 (process 3 on A, ok at 4.0 ms) was invoked "
+    assert ("key 'x' ends as 1 on A, but put 2 (process 3 on A, ok at 20.0 ms) was invoked "
             "after every write of 1 had completed") in verdict.sentence
 
 
@@ -154,3 +154,21 @@ def test_a_history_that_cannot_be_paired_is_unknown() -> None:
     history = History.from_events([{"process": 0, "type": "ok", "f": "get"}])
     verdict = cap_verdict(history)
     assert verdict.verdict == "unknown" and "cannot be read as operations" in verdict.sentence
+
+
+def test_writes_closer_than_the_clock_resolution_count_as_concurrent() -> None:
+    from pytest_partition import History
+    from pytest_partition.checkers import check_lost_updates
+
+    def write(process: int, node: str, value: int, start_ms: float, end_ms: float) -> list[dict]:
+        return [{"process": process, "type": "invoke", "f": "put", "key": "x", "value": value,
+                 "node": node, "time": int(start_ms * 1e6)},
+                {"process": process, "type": "ok", "f": "put", "key": "x", "value": True,
+                 "node": node, "time": int(end_ms * 1e6)}]
+
+    # C's write ends 0.5 ms before A's starts: the same millisecond of the
+    # hybrid clock, so last-writer-wins may keep either.
+    close = History.from_events(write(0, "C", 1, 0.0, 1.0) + write(1, "A", 2, 1.5, 2.0))
+    assert check_lost_updates(close, {"A": {"x": 1}, "C": {"x": 1}}).valid
+    apart = History.from_events(write(0, "C", 1, 0.0, 1.0) + write(1, "A", 2, 9.0, 10.0))
+    assert not check_lost_updates(apart, {"A": {"x": 1}, "C": {"x": 1}}).valid

@@ -37,6 +37,9 @@ def pytest_partition_node_command(
 
     The first non-None result wins; None everywhere means the reference
     store (``python -m pytest_partition.store --mode MODE``). Placeholders
-    ``{name}``, ``{port}``, ``{peers}``, ``{data_dir}`` are filled in.
+    ``{name}``, ``{port}``, ``{peers}``, ``{data_dir}`` are filled in. A
+    command returned here replaces the reference store entirely, so it must
+    apply ``bug`` itself when it should (for instance by wrapping
+    ``pytest_partition.cluster.default_command(mode, bug)``).
     """
 

@@ -90,8 +90,10 @@ class RunResult:
     states: dict[str, Any] | None
     convergence: str | None
     workdir: Path
+    number: int = 1
     _linearizable: LinearizabilityResult | None = field(default=None, repr=False)
     _verdict: Verdict | None = field(default=None, repr=False)
+    _timeline: Path | None = field(default=None, repr=False)
 
     @property
     def model(self) -> str:
@@ -123,6 +125,25 @@ class RunResult:
         if self._verdict is None:
             self._verdict = cap_verdict(self.history, states=self.states, model=self.model)
         return self._verdict
+
+    @property
+    def timeline(self) -> Path:
+        """The self-contained HTML timeline of this run (written on first use).
+
+        It lies in the cluster's work dir (``run-N-timeline.html``), which the
+        plugin keeps for failed tests; the operations a failed linearizability
+        check blamed are highlighted.
+        """
+        if self._timeline is None:
+            from .report import write_timeline
+
+            lin = self._linearizable
+            blamed = lin.culprits if lin is not None and lin.valid is False else ()
+            self._timeline = write_timeline(
+                self.history, self.workdir / f"run-{self.number}-timeline.html",
+                title=f"{self.workload} run {self.number}", blamed=blamed,
+                verdict=self.verdict.sentence, seed=self.seed, spec=self.nemesis)
+        return self._timeline
 
     def assert_cp(self) -> None:
         """Fail unless the history is linearizable (the minority may refuse)."""
@@ -249,6 +270,7 @@ def run(cluster: Cluster, workload: str = "register", *, clients: int = 5,
         states=states,
         convergence=convergence,
         workdir=cluster.workdir,
+        number=len(cluster.runs) + 1,
     )
 
 

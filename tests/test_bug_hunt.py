@@ -29,6 +29,7 @@ BUGS = [
     ("cp", "ack-before-commit", "cp"),
     ("ap", "no-anti-entropy", "ap-kv"),
     ("ap", "lost-update", "ap-counter"),
+    ("ap", "lost-update", "ap-kv"),
 ]
 
 
@@ -43,7 +44,7 @@ def check(result: RunResult, mode: str) -> None:
     (result.assert_cp if mode == "cp" else result.assert_ap)()
 
 
-@pytest.mark.parametrize(("mode", "bug", "how"), BUGS, ids=[bug for _, bug, _ in BUGS])
+@pytest.mark.parametrize(("mode", "bug", "how"), BUGS, ids=[f"{bug}-{how}" for _, bug, how in BUGS])
 def test_each_planted_bug_is_caught_within_three_runs(mode: str, bug: str, how: str) -> None:
     failures = []
     for attempt in range(3):

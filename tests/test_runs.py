@@ -57,6 +57,9 @@ def test_run_result_holds_history_states_and_checks(ap3: Cluster) -> None:
     assert result.verdict.verdict == "AP"
     result.assert_ap()
     assert ap3.runs == [result]
+    page = result.timeline
+    assert page == ap3.workdir / "run-1-timeline.html" and page.read_text().startswith("<!")
+    assert result.timeline is page
     assert all(e.process == "nemesis" or e.f in ("incr", "get") for e in result.history)
 
 

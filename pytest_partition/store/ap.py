@@ -46,6 +46,7 @@ from .crdt import (
     merge_counter,
     merge_counter_by_total,
     merge_record,
+    merge_record_by_arrival,
     record_from_wire,
     record_to_wire,
     remove,
@@ -59,7 +60,9 @@ __all__ = ["BUGS", "MESSAGE_TYPES", "ApConfig", "ApNode", "Message", "Result"]
 
 BUGS = ("no-anti-entropy", "lost-update")
 """Planted bugs. ``no-anti-entropy``: each write is pushed once, never retried,
-and no anti-entropy round runs. ``lost-update``: counters merge by keeping the
+and no anti-entropy round runs. ``lost-update``: a record received from a peer
+overwrites the local register whatever the clocks say (arrival order), and
+counters merge by keeping the
 whole counter with the larger total instead of per-node components."""
 
 MESSAGE_TYPES = ("push", "ack", "ae_digest", "ae_versions", "ae_records")
@@ -495,7 +498,12 @@ class ApNode:
             self._clock.observe(max(stamps), now_ms)
         for key, record in records.items():
             mine = self._records.get(key)
-            merged = record if mine is None else merge_record(mine, record, self._merge_counter)
+            if mine is None:
+                merged = record
+            elif self.bug == "lost-update":
+                merged = merge_record_by_arrival(mine, record)
+            else:
+                merged = merge_record(mine, record, self._merge_counter)
             if self._apply(key, merged):
                 self.counters["records_merged"] += 1
 

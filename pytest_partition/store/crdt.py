@@ -228,6 +228,16 @@ def merge_counter_by_total(a: PNCounter, b: PNCounter) -> PNCounter:
     return max(a, b, key=lambda c: (c.activity(), c.inc, c.dec))
 
 
+def merge_record_by_arrival(mine: Record, incoming: Record) -> Record:
+    """PLANTED BUG ``lost-update``, for a record received from a peer: the
+    register that arrives last wins, whatever its clock says, and counters keep
+    the larger total (:func:`merge_counter_by_total`). Not a join: a late
+    delivery of an old write undoes a newer one."""
+    register = incoming.register if incoming.register is not None else mine.register
+    return Record(register, merge_counter_by_total(mine.counter, incoming.counter),
+                  merge_counter(mine.removed, incoming.removed))
+
+
 @dataclass(frozen=True)
 class Record:
     """Everything one replica knows about one key (see the module docstring)."""

@@ -9,7 +9,8 @@ responses to deliver). ``server.py`` owns the disk, the network and the timer.
 
 Protocol: leader election with randomized timeouts, PreVote (thesis §9.6) and
 CheckQuorum (thesis §6.2) so a healed minority node cannot depose a working
-leader and an isolated leader steps down within two election timeouts; log
+leader and an isolated leader steps down once a whole quorum period (two
+election timeouts, see :class:`RaftConfig`) went by without a majority; log
 replication with the consistency check and conflict-term backtracking; commit
 by counting only for entries of the leader's own term (§5.4.2), with a no-op
 appended on election; linearizable reads by read-index (thesis §6.4).

@@ -6,7 +6,8 @@ message batches on ``/peer``. A mode's runtime (:mod:`.cp_runtime`,
 :mod:`.ap_runtime`) does the work behind the :class:`Backend` interface.
 
 Defences, because a node must keep serving with its data intact whatever a
-client sends: bodies above :data:`MAX_BODY` are refused before they are read
+client sends: bodies above :data:`MAX_BODY` (:data:`MAX_PEER_BODY` on the peer
+endpoint) are refused before they are read
 (HTTP 413), XML with a DTD is refused (no entity expansion can happen),
 malformed XML is a parse-error fault, each connection has an idle timeout,
 and the number of connections served at once is capped.
@@ -26,7 +27,8 @@ from typing import Any, Protocol
 
 from ..errors import FAULT_INVALID
 
-MAX_BODY = 1 << 20  # 1 MiB: far above any legitimate request
+MAX_BODY = 1 << 20  # 1 MiB: far above any legitimate client request
+MAX_PEER_BODY = 8 << 20  # peers batch messages (a log catch-up can be large)
 MAX_CONNECTIONS = 128
 IDLE_TIMEOUT = 30.0
 MAX_KEY_LENGTH = 1024
@@ -142,9 +144,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._reply(400, b"bad Content-Length\n", "text/plain", close=True)
             return
-        if length < 0 or length > MAX_BODY:
+        limit = MAX_PEER_BODY if self.path == PEER_PATH else MAX_BODY
+        if length < 0 or length > limit:
             # Refused before reading: an announced 64 MiB costs us nothing.
-            self._reply(413, f"body over {MAX_BODY} bytes refused\n".encode(), "text/plain",
+            self._reply(413, f"body over {limit} bytes refused\n".encode(), "text/plain",
                         close=True)
             return
         body = self.rfile.read(length)

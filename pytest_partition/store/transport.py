@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 PEER_PATH = "/peer"
+MAX_BATCH_BYTES = 1 << 20  # well under the peer endpoint's limit (server.MAX_PEER_BODY)
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
@@ -75,11 +76,19 @@ class PeerSender:
                     self._ready.wait()
                 if self._closed:
                     return
-                batch = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
+                batch: list[str] = []
+                size = 0
+                while self._queue and len(batch) < self.batch and size < MAX_BATCH_BYTES:
+                    encoded = json.dumps(self._queue.popleft())
+                    batch.append(encoded)
+                    size += len(encoded) + 1
             self._deliver(batch)
 
-    def _deliver(self, batch: list[dict[str, Any]]) -> None:
-        body = json.dumps({"from": self.node, "messages": batch}).encode()
+    def _deliver(self, batch: list[str]) -> None:
+        # Messages are encoded one by one (above) so that a batch stops at a
+        # size the peer accepts; here they are only joined.
+        body = (f'{{"from": {json.dumps(self.node)}, "messages": ['
+                + ",".join(batch) + "]}").encode()
         try:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port,

@@ -168,6 +168,7 @@ def cluster_factory(
     marker = item.get_closest_marker("cluster")
     nemesis_mark = item.get_closest_marker("nemesis")
     started: list[Cluster] = []
+    failed_starts: list[Cluster] = []
     nemeses: list[Nemesis] = []
     item.stash[CLUSTERS] = started
     folder = partition_artifacts / artifact_dir_name(item.nodeid)
@@ -194,9 +195,11 @@ def cluster_factory(
         try:
             cluster.start()
         except NodeStartError as error:
+            failed_starts.append(cluster)
             # The message says all there is (node, exit code, log tail); our
             # own stack frames would only bury it.
-            pytest.fail(f"{type(error).__name__}: {error}", pytrace=False)
+            pytest.fail(f"{type(error).__name__}: {error}\nnode logs: {cluster.workdir}",
+                        pytrace=False)
         started.append(cluster)
         config.hook.pytest_partition_cluster_started(cluster=cluster)
         if nemesis_mark is not None and len(started) == 1:
@@ -214,8 +217,12 @@ def cluster_factory(
             for schedule in nemeses:
                 schedule.stop()
         finally:
-            _finish(item, started, folder, partition_spec,
-                    nemeses[0].describe() if nemeses else None)
+            if not failed_starts:
+                _finish(item, started, folder, partition_spec,
+                        nemeses[0].describe() if nemeses else None)
+            else:  # keep every log of a cluster that could not start
+                for cluster in started:
+                    cluster.stop()
 
 
 def _finish(item: pytest.Item, clusters: list[Cluster], folder: Path, spec: str | None,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from test_bug_hunt import BUGS, HUNTS, check, hunt  # noqa: E402
+from test_bug_hunt import BUGS, check, hunt  # noqa: E402
 
 
 def main() -> None:

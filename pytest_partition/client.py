@@ -15,8 +15,8 @@ the caller may conclude:
 from __future__ import annotations
 
 import functools
-import http.client
 import itertools
+import socket
 import threading
 import time
 import xmlrpc.client
@@ -32,6 +32,7 @@ from .errors import (
     OperationError,
     Unavailable,
 )
+from . import wire
 from .history import History
 
 __all__ = ["Client", "Outcome", "rpc_call", "split_args"]
@@ -56,10 +57,11 @@ def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
              node: str = "?", host: str = "127.0.0.1") -> Outcome:
     """Call ``method(*args)`` on ``host:port`` once and classify the outcome.
 
-    Never raises for network trouble: the :class:`Outcome` carries the
-    exception to raise (an :class:`OperationError` or an XML-RPC fault).
+    The whole call, connect to last byte, ends within ``timeout``. Never
+    raises for network trouble: the :class:`Outcome` carries the exception to
+    raise (an :class:`OperationError` or an XML-RPC fault).
     """
-    body = xmlrpc.client.dumps(tuple(args), method, allow_none=True).encode("utf-8")
+    body = wire.dumps(tuple(args), method).encode("utf-8")
     deadline = time.monotonic() + timeout
 
     def definite(reason: str) -> Outcome:
@@ -68,48 +70,35 @@ def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
     def unknown(reason: str) -> Outcome:
         return Outcome("info", error=reason, exception=Indeterminate(node, method, reason))
 
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
+    request = (f"POST {RPC_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: text/xml\r\n"
+               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(timeout)
         try:
-            conn.connect()
+            sock.connect((host, port))
         except ConnectionRefusedError:
             return definite("connection refused")
         except TimeoutError:
             return definite(f"could not connect within {timeout:g} s")
         except OSError as error:
             return definite(f"could not connect ({error.strerror or error})")
-        sock = conn.sock
-        assert sock is not None
         try:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            conn.request("POST", RPC_PATH, body, {"Content-Type": "text/xml"})
+            status, reason, payload = wire.exchange(sock, request, deadline, timeout)
         except TimeoutError:
             # The request did not leave in full, so the node cannot run it.
             return definite(f"request not sent within {timeout:g} s")
+        except wire.ReplyError as error:
+            return unknown(error.reason)
         except OSError as error:
             return definite(f"connection lost while sending ({error.strerror or error})")
-        try:
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            response = conn.getresponse()
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            payload = response.read()
-        except TimeoutError:
-            return unknown(f"no reply within {timeout:g} s")
-        except (http.client.RemoteDisconnected, http.client.IncompleteRead):
-            return unknown("connection closed before the reply")
-        except ConnectionResetError:
-            return unknown("connection reset after the request was sent")
-        except (OSError, http.client.HTTPException) as error:
-            return unknown(f"reply lost ({error})")
-    finally:
-        conn.close()
-    if response.status != 200:
-        reason = f"HTTP {response.status} {response.reason} from the node"
-        if response.status in (400, 404, 405, 501):
+    if status != 200:
+        text = f"HTTP {status} {reason} from the node"
+        if status in (400, 404, 405, 501):
             # The request was refused before any method ran.
-            return Outcome("fail", error=reason, exception=OperationError(
-                node, method, reason + f" (is it serving XML-RPC on {RPC_PATH}?)"))
-        return unknown(reason)
+            return Outcome("fail", error=text, exception=OperationError(
+                node, method, text + f" (is it serving XML-RPC on {RPC_PATH}?)"))
+        return unknown(text)
     try:
         (result,), _ = xmlrpc.client.loads(payload, use_builtin_types=True)
     except xmlrpc.client.Fault as fault:
@@ -178,8 +167,8 @@ class Client:
         if not isinstance(method, str) or not method:
             raise ValueError(f"method name must be a non-empty string, got {method!r}")
         try:
-            xmlrpc.client.dumps(tuple(args), method, allow_none=True)
-        except TypeError as error:
+            wire.dumps(tuple(args), method)
+        except (TypeError, OverflowError) as error:
             raise TypeError(f"{method}{tuple(args)!r}: arguments cannot be sent over "
                             f"XML-RPC ({error})") from error
         key, value = split_args(args)

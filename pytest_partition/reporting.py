@@ -8,6 +8,7 @@ Long texts are trimmed here; the artifacts hold everything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -158,9 +159,13 @@ def replay_command(nodeid: str, seed: int) -> str:
 
 
 def artifact_dir_name(nodeid: str) -> str:
-    """A folder name for a test id: readable, safe on every file system."""
-    name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", nodeid).strip("_")
-    return name[-120:] or "test"
+    """A folder name for a test id: readable, safe on every file system, unique.
+
+    The readable part loses characters (``[A,B|C]`` and ``[A|B,C]`` both
+    read ``A_B_C``), so a short digest of the whole id keeps them apart.
+    """
+    name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", nodeid).strip("_")[-100:] or "test"
+    return f"{name}-{hashlib.sha256(nodeid.encode()).hexdigest()[:8]}"
 
 
 def write_artifacts(directory: Path, cluster: Cluster, analysis: Analysis,

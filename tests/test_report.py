@@ -208,3 +208,12 @@ def test_replay_command_reproduces_the_nemesis_schedule(tester: pytest.Pytester)
     assert shared >= 3
     assert first[:shared] == replay[:shared]
     assert first[:shared] != other[:shared]
+
+
+def test_specs_that_read_alike_keep_apart_artifacts() -> None:
+    from pytest_partition.reporting import artifact_dir_name
+
+    first = artifact_dir_name("test_inv.py::test_inv[A,B|C]")
+    second = artifact_dir_name("test_inv.py::test_inv[A|B,C]")
+    assert first != second
+    assert first.startswith("test_inv.py_test_inv_A_B_C-")

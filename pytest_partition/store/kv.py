@@ -153,6 +153,9 @@ def apply(state: dict[Key, Any], command: Mapping[str, Any]) -> Result:
                 f"({type(current).__name__})",
             )
         new = current + command["delta"]
+        if not -(2**63) <= new < 2**63:
+            # Every replica would then hold a value no reply can carry.
+            return Result("invalid", reason=f"incr of key {key!r}: {new} does not fit in 64 bits")
         state[key] = new
         return Result("ok", new)
     # op == "delete": validate() admitted nothing else.

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Protocol
 
+from .. import wire
 from ..errors import FAULT_INVALID
 
 MAX_BODY = 1 << 20  # 1 MiB: far above any legitimate client request
@@ -77,6 +78,9 @@ def _value(value: Any, depth: int = 0) -> Any:
     # Values are stored as JSON: no binary, no dates, string dict keys.
     if depth > 32:
         raise StoreFault(FAULT_INVALID, "value nested deeper than 32 levels")
+    if isinstance(value, int) and not isinstance(value, bool) and not (
+            wire.INT64[0] <= value <= wire.INT64[1]):
+        raise StoreFault(FAULT_INVALID, f"integer {value} does not fit in 64 bits")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list):
@@ -190,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _call(self, method: str, params: tuple[Any, ...]) -> bytes:
         try:
             result = dispatch(self.server.backend, method, params)
-            return xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True).encode()
+            return wire.dumps((result,), methodresponse=True).encode()
         except StoreFault as fault:
             return _fault(fault.code, fault.message)
         except Exception as error:  # a bug of ours must not take the node down
@@ -209,8 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _fault(code: int, message: str) -> bytes:
-    return xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True,
-                               allow_none=True).encode()
+    return wire.dumps(xmlrpc.client.Fault(code, message)).encode()
 
 
 class StoreHTTPServer(socketserver.ThreadingMixIn, HTTPServer):

@@ -1,0 +1,139 @@
+"""XML-RPC on the wire: bodies with 64-bit integers, and one HTTP exchange
+bounded by a single deadline.
+
+The standard library refuses integers beyond 32 bits (``<int>``), which
+counters and clocks outgrow; this module writes them as ``<i8>``, which the
+standard library reads. And :func:`exchange` reads a reply against one
+deadline for the whole call, where a socket timeout alone would restart for
+every slow piece of it.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import xmlrpc.client
+from typing import Any
+from xml.sax.saxutils import escape
+
+__all__ = ["MAX_HEADER", "ReplyError", "dumps", "exchange"]
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+MAX_HEADER = 64 * 1024
+
+
+class _Marshaller(xmlrpc.client.Marshaller):
+    dispatch = dict(xmlrpc.client.Marshaller.dispatch)
+
+    def dump_long(self, value: int, write: Any) -> None:
+        if not INT64[0] <= value <= INT64[1]:
+            raise OverflowError(f"int {value} exceeds 64 bits")
+        tag = "int" if INT32[0] <= value <= INT32[1] else "i8"
+        write(f"<value><{tag}>{int(value)}</{tag}></value>\n")
+
+    dispatch[int] = dump_long  # type: ignore[assignment]  # our own subclass method
+
+
+def dumps(params: tuple[Any, ...] | xmlrpc.client.Fault, methodname: str | None = None,
+          methodresponse: bool = False) -> str:
+    """Like :func:`xmlrpc.client.dumps` (nil allowed), with 64-bit integers."""
+    if isinstance(params, xmlrpc.client.Fault):
+        methodresponse = True
+    data = _Marshaller("utf-8", allow_none=True).dumps(params)
+    header = "<?xml version='1.0'?>\n"
+    if methodname is not None:
+        return (f"{header}<methodCall>\n<methodName>{escape(methodname)}</methodName>\n"
+                f"{data}</methodCall>\n")
+    if methodresponse:
+        return f"{header}<methodResponse>\n{data}</methodResponse>\n"
+    return data
+
+
+class ReplyError(Exception):
+    """The reply did not come, or not whole: ``reason`` says how it ended."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Reader:
+    def __init__(self, sock: socket.socket, deadline: float, timeout: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.timeout = timeout
+        self.data = bytearray()
+
+    def more(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise ReplyError(f"no reply within {self.timeout:g} s")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError:
+            raise ReplyError(f"no reply within {self.timeout:g} s") from None
+        except ConnectionResetError:
+            raise ReplyError("connection reset after the request was sent") from None
+        except OSError as error:
+            raise ReplyError(f"reply lost ({error.strerror or error})") from None
+        if not chunk:
+            raise ReplyError("connection closed before the reply")
+        self.data += chunk
+
+    def take(self, count: int) -> bytes:
+        while len(self.data) < count:
+            self.more()
+        piece = bytes(self.data[:count])
+        del self.data[:count]
+        return piece
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.data:
+            if len(self.data) > MAX_HEADER:
+                raise ReplyError("malformed reply (a line over 64 KiB)")
+            self.more()
+        piece, _, rest = bytes(self.data).partition(b"\r\n")
+        self.data = bytearray(rest)
+        return piece
+
+
+def exchange(sock: socket.socket, request: bytes, deadline: float,
+             timeout: float) -> tuple[int, str, bytes]:
+    """Send ``request``, read the HTTP reply: (status, reason, body).
+
+    Raises :class:`OSError` while sending (the request did not leave in
+    full) and :class:`ReplyError` once it was sent.
+    """
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    sock.sendall(request)
+    reader = _Reader(sock, deadline, timeout)
+    status_line = reader.line()
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise ReplyError(f"malformed reply (status line {status_line[:60]!r})")
+    status = int(parts[1])
+    reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+    headers: dict[str, str] = {}
+    while line := reader.line():
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = bytearray()
+        while True:
+            size = int(reader.line().split(b";")[0] or b"0", 16)
+            if size == 0:
+                break
+            body += reader.take(size)
+            reader.take(2)  # the CRLF after each chunk
+        return status, reason, bytes(body)
+    if "content-length" in headers:
+        return status, reason, reader.take(int(headers["content-length"]))
+    while True:  # no length: the body ends with the connection
+        try:
+            reader.more()
+        except ReplyError as error:
+            if error.reason == "connection closed before the reply":
+                return status, reason, bytes(reader.data)
+            raise

@@ -15,7 +15,9 @@ only this loop writes to sockets, and it checks the cut before every write.
 Fault kinds:
 
 - ``drop``: bytes are held in order and delivered after the heal, unless an
-  endpoint gave up (reset) meanwhile; a FIN is held like a byte.
+  endpoint gave up (reset) meanwhile; a FIN is held like a byte. A connection
+  accepted while src -> dst is cut is not even opened to dst until the heal,
+  like a SYN into a dead route.
 - ``reject``: the link's listener stops listening (new connections are
   refused by the kernel: ECONNREFUSED) and open connections are reset.
 
@@ -85,7 +87,8 @@ class Pipe:
 class Conn:
     """A connection accepted on a link (``a``) and its upstream connection (``b``)."""
 
-    __slots__ = ("link", "a", "b", "up", "down", "connecting", "closed", "reset_to", "masks")
+    __slots__ = ("link", "a", "b", "up", "down", "connecting", "deferred", "closed", "reset_to",
+                 "masks")
 
     def __init__(self, link: Link, a: socket.socket, b: socket.socket) -> None:
         self.link = link
@@ -94,6 +97,9 @@ class Conn:
         self.up = Pipe(self, a, b, (link.src, link.dst))
         self.down = Pipe(self, b, a, (link.dst, link.src))
         self.connecting = True
+        # Accepted while src->dst was cut: like a SYN into a dead route,
+        # nothing reaches dst (not even the connection) until the heal.
+        self.deferred = False
         self.closed = False
         # After one side aborted: the socket that must still be reset, and the
         # direction its RST travels (held while that direction is cut).
@@ -314,15 +320,28 @@ class Proxy:
         fd = link.listener.fileno()
         if should_listen:
             link.listener.listen(BACKLOG)
-            self.handlers[fd] = (self.on_listener, link)
-            self.epoll.register(fd, select.EPOLLIN)
+            if fd not in self.handlers:
+                self.handlers[fd] = (self.on_listener, link)
+                self.epoll.register(fd, select.EPOLLIN)
         else:
-            del self.handlers[fd]
-            self.epoll.unregister(fd)
+            if self.handlers.pop(fd, None) is not None:  # (it may be resting)
+                self.epoll.unregister(fd)
             # The port stays bound but no longer listens: connection attempts
             # are refused by the kernel, like a closed port on a live host.
             link.listener.shutdown(socket.SHUT_RD)
         link.listening = should_listen
+
+    def rest_listener(self, link: Link) -> None:
+        fd = link.listener.fileno()
+        if self.handlers.pop(fd, None) is not None:
+            self.epoll.unregister(fd)
+
+        def wake() -> None:
+            if link.listening and fd not in self.handlers and link.listener.fileno() == fd:
+                self.handlers[fd] = (self.on_listener, link)
+                self.epoll.register(fd, select.EPOLLIN)
+
+        self.at(time.monotonic() + 0.1, wake)
 
     # -- connections ---------------------------------------------------------------
 
@@ -330,8 +349,12 @@ class Proxy:
         while link.listening:
             try:
                 a, _ = link.listener.accept()
-            except OSError:  # nothing more to accept (or the client gave up)
-                return
+            except OSError as error:
+                if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors: stop polling this listener for a
+                    # moment instead of spinning on it.
+                    self.rest_listener(link)
+                return  # otherwise nothing more to accept (or the client gave up)
             # Accepted sockets inherit TCP_NODELAY from the listener, and the
             # upstream socket is non-blocking from birth: fewer syscalls.
             a.setblocking(False)
@@ -343,17 +366,25 @@ class Proxy:
             self.accepted += 1
             self.handlers[fd] = (self.on_socket, conn)
             self.handlers[b.fileno()] = (self.on_socket, conn)
-            code = b.connect_ex(("127.0.0.1", link.upstream))
-            if code == 0 or (code == errno.EINPROGRESS and _connected(b)):
-                # Loopback connects complete at once; skipping the wait for
-                # writability saves a loop turn on every call.
-                conn.connecting = False
-            elif code != errno.EINPROGRESS:
-                self.abort(conn, b)
+            if (link.src, link.dst) in self.cut:
+                conn.deferred = True
+            elif not self.connect_upstream(conn):
                 continue
             # The client usually sent its request before we accepted.
             if self.read(conn.up):
                 self.pump(conn)
+
+    def connect_upstream(self, conn: Conn) -> bool:
+        """Connect to the real node; False when that failed (the client is reset)."""
+        code = conn.b.connect_ex(("127.0.0.1", conn.link.upstream))
+        if code == 0 or (code == errno.EINPROGRESS and _connected(conn.b)):
+            # Loopback connects complete at once; skipping the wait for
+            # writability saves a loop turn on every call.
+            conn.connecting = False
+        elif code != errno.EINPROGRESS:
+            self.abort(conn, conn.b)
+            return False
+        return True
 
     def on_socket(self, conn: Conn, fd: int, mask: int) -> None:
         if conn.closed:
@@ -408,6 +439,10 @@ class Proxy:
             if direction not in self.cut:
                 self.close_conn(conn, reset=(sock,))
             return
+        if conn.deferred and conn.up.direction not in self.cut:
+            conn.deferred = False
+            if not self.connect_upstream(conn):
+                return
         if not conn.connecting:
             if not self.flush(conn.up) or not self.flush(conn.down):
                 return
@@ -444,7 +479,9 @@ class Proxy:
         """Register each socket for what its pipes need next, nothing more."""
         for sock, out_pipe, in_pipe in ((conn.a, conn.up, conn.down),
                                         (conn.b, conn.down, conn.up)):
-            if sock is conn.b and conn.connecting:
+            if sock is conn.b and conn.deferred:
+                mask = 0  # not connected, not connecting: nothing to hear
+            elif sock is conn.b and conn.connecting:
                 mask = select.EPOLLOUT  # writable = the connect finished
             else:
                 mask = select.EPOLLIN if out_pipe.wants_read() else 0
@@ -471,6 +508,10 @@ class Proxy:
         The RST towards the other endpoint travels like a byte: held while
         its direction is cut.
         """
+        if conn.deferred:
+            # dst never heard of this connection: there is no one to reset.
+            self.close_conn(conn)
+            return
         other = conn.b if dead is conn.a else conn.a
         direction = conn.up.direction if dead is conn.a else conn.down.direction
         for pipe in (conn.up, conn.down):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -271,3 +272,33 @@ def test_close_stops_the_proxy_and_frees_the_ports(server: Recorder) -> None:
     assert network._proc.returncode == 0
     with pytest.raises(ConnectionRefusedError):
         connect(port)
+
+
+def test_a_connection_opened_across_a_cut_reaches_nobody_until_the_heal(
+        net: Network, server: Recorder) -> None:
+    port = net.add_link("A", "B", server.port)
+    net.cut([("A", "B")])
+    with connect(port) as sock:
+        sock.sendall(b"early")
+        eventually(lambda: held(net) == 5)
+        assert server.received == [], "not even the connection may reach B"
+        net.heal()
+        eventually(lambda: server.total() == b"early")
+        assert recv_exactly(sock, 5) == b"early"
+
+
+def test_a_sender_that_gives_up_across_a_cut_leaves_nothing_behind(
+        net: Network, server: Recorder) -> None:
+    port = net.add_link("A", "B", server.port)
+    net.cut([("A", "B")])
+    for _ in range(20):  # a peer retrying all through a long partition
+        sock = connect(port)
+        sock.sendall(b"retry")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # gives up with a reset
+    eventually(lambda: net.stats()["connections"] == 0)
+    net.heal()
+    with connect(port) as sock:  # the link still works, and nothing old arrives
+        sock.sendall(b"x")
+        assert recv_exactly(sock, 1) == b"x"
+    assert server.total() == b"x"

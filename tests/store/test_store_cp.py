@@ -125,7 +125,7 @@ def test_whole_cluster_restart_recovers_from_disk(shops: Cluster) -> None:
     for name in shops.names:
         shops.restart(name)
     eventually(lambda: write_succeeds(a, "after", True), timeout=10)
-    assert a.get("count") == 5
+    assert eventually(lambda: a.get("count"), timeout=10) == 5
 
 
 def test_stale_read_bug_serves_reads_from_an_isolated_leader() -> None:

@@ -346,33 +346,36 @@ class Proxy:
     # -- connections ---------------------------------------------------------------
 
     def on_listener(self, link: Link, _fd: int, _mask: int) -> None:
-        while link.listening:
-            try:
-                a, _ = link.listener.accept()
-            except OSError as error:
-                if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    # Out of descriptors: stop polling this listener for a
-                    # moment instead of spinning on it.
-                    self.rest_listener(link)
-                return  # otherwise nothing more to accept (or the client gave up)
-            # Accepted sockets inherit TCP_NODELAY from the listener, and the
-            # upstream socket is non-blocking from birth: fewer syscalls.
-            a.setblocking(False)
-            fd = a.fileno()
-            b = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-            b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Conn(link, a, b)
-            link.conns.add(conn)
-            self.accepted += 1
-            self.handlers[fd] = (self.on_socket, conn)
-            self.handlers[b.fileno()] = (self.on_socket, conn)
-            if (link.src, link.dst) in self.cut:
-                conn.deferred = True
-            elif not self.connect_upstream(conn):
-                continue
-            # The client usually sent its request before we accepted.
-            if self.read(conn.up):
-                self.pump(conn)
+        # One connection per event: the listener is level-triggered, so more
+        # pending connections wake us again at once, and we spare the failed
+        # accept() that would end a loop.
+        if not link.listening:
+            return
+        try:
+            a, _ = link.listener.accept()
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # Out of descriptors: stop polling this listener for a moment
+                # instead of spinning on it.
+                self.rest_listener(link)
+            return  # otherwise nothing to accept (the client gave up)
+        # Accepted sockets inherit TCP_NODELAY from the listener, and the
+        # upstream socket is non-blocking from birth: fewer syscalls.
+        a.setblocking(False)
+        b = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Conn(link, a, b)
+        link.conns.add(conn)
+        self.accepted += 1
+        self.handlers[a.fileno()] = (self.on_socket, conn)
+        self.handlers[b.fileno()] = (self.on_socket, conn)
+        if (link.src, link.dst) in self.cut:
+            conn.deferred = True
+        elif not self.connect_upstream(conn):
+            return
+        # The client usually sent its request before we accepted.
+        if self.read(conn.up):
+            self.pump(conn)
 
     def connect_upstream(self, conn: Conn) -> bool:
         """Connect to the real node; False when that failed (the client is reset)."""

@@ -61,8 +61,8 @@ Direction = tuple[str, str]
 class Pipe:
     """One direction of one proxied connection: source socket to sink socket."""
 
-    __slots__ = ("conn", "source", "sink", "direction", "buf", "in_flight", "last_due",
-                 "eof_read", "eof_sent")
+    __slots__ = ("conn", "source", "sink", "direction", "buf", "in_flight", "delayed",
+                 "last_due", "eof_read", "eof_sent")
 
     def __init__(self, conn: Conn, source: socket.socket, sink: socket.socket,
                  direction: Direction) -> None:
@@ -72,28 +72,37 @@ class Pipe:
         self.direction = direction
         self.buf = bytearray()                                # deliverable now
         self.in_flight: deque[tuple[float, bytes]] = deque()  # delayed by latency
+        self.delayed = 0                                      # bytes in in_flight
         self.last_due = 0.0
         self.eof_read = False
         self.eof_sent = False
 
     def pending(self) -> int:
         """Bytes read from the source and not yet written to the sink."""
-        return len(self.buf) + sum(len(chunk) for _, chunk in self.in_flight)
+        return len(self.buf) + self.delayed
 
     def wants_read(self) -> bool:
-        return not self.eof_read and self.pending() < HOLD_LIMIT
+        return not self.eof_read and len(self.buf) + self.delayed < HOLD_LIMIT
+
+    def clear(self) -> None:
+        """Discard every held byte (the connection was aborted)."""
+        self.buf.clear()
+        self.in_flight.clear()
+        self.delayed = 0
 
 
 class Conn:
     """A connection accepted on a link (``a``) and its upstream connection (``b``)."""
 
-    __slots__ = ("link", "a", "b", "up", "down", "connecting", "deferred", "closed", "reset_to",
-                 "masks")
+    __slots__ = ("link", "a", "b", "afd", "bfd", "up", "down", "connecting", "deferred",
+                 "closed", "reset_to", "masks")
 
     def __init__(self, link: Link, a: socket.socket, b: socket.socket) -> None:
         self.link = link
         self.a = a
         self.b = b
+        self.afd = a.fileno()
+        self.bfd = b.fileno()
         self.up = Pipe(self, a, b, (link.src, link.dst))
         self.down = Pipe(self, b, a, (link.dst, link.src))
         self.connecting = True
@@ -104,7 +113,7 @@ class Conn:
         # After one side aborted: the socket that must still be reset, and the
         # direction its RST travels (held while that direction is cut).
         self.reset_to: tuple[socket.socket, Direction] | None = None
-        self.masks = {a.fileno(): 0, b.fileno(): 0}
+        self.masks = {self.afd: 0, self.bfd: 0}
 
 
 class Link:
@@ -367,22 +376,31 @@ class Proxy:
         conn = Conn(link, a, b)
         link.conns.add(conn)
         self.accepted += 1
-        self.handlers[a.fileno()] = (self.on_socket, conn)
-        self.handlers[b.fileno()] = (self.on_socket, conn)
-        if (link.src, link.dst) in self.cut:
+        self.handlers[conn.afd] = self.handlers[conn.bfd] = (self.on_socket, conn)
+        if conn.up.direction in self.cut:
             conn.deferred = True
         elif not self.connect_upstream(conn):
             return
-        # The client usually sent its request before we accepted.
-        if self.read(conn.up):
-            self.pump(conn)
+        # The client usually sent its request before we accepted
+        # (TCP_DEFER_ACCEPT): forward it first, so that the bookkeeping below
+        # overlaps with the node's work instead of delaying the request.
+        if not self.read(conn.up):
+            return
+        if conn.up.buf and not conn.deferred:
+            if not self.flush(conn.up):
+                return
+            if not conn.up.buf:
+                conn.connecting = False  # a send succeeded: the connect is done
+        if conn.connecting and not conn.deferred and _connected(b):
+            # Loopback connects complete at once; skipping the wait for
+            # writability saves a loop turn.
+            conn.connecting = False
+        self.pump(conn)
 
     def connect_upstream(self, conn: Conn) -> bool:
         """Connect to the real node; False when that failed (the client is reset)."""
         code = conn.b.connect_ex(("127.0.0.1", conn.link.upstream))
-        if code == 0 or (code == errno.EINPROGRESS and _connected(conn.b)):
-            # Loopback connects complete at once; skipping the wait for
-            # writability saves a loop turn on every call.
+        if code == 0:
             conn.connecting = False
         elif code != errno.EINPROGRESS:
             self.abort(conn, conn.b)
@@ -392,15 +410,53 @@ class Proxy:
     def on_socket(self, conn: Conn, fd: int, mask: int) -> None:
         if conn.closed:
             return
-        if conn.connecting and fd == conn.b.fileno():
-            if conn.b.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
-                self.abort(conn, conn.b)
+        if conn.connecting:
+            if fd == conn.bfd:
+                if conn.b.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                    self.abort(conn, conn.b)
+                    return
+                conn.connecting = False
+            elif not self.read(conn.up):
                 return
-            conn.connecting = False
         elif mask & (select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR):
-            pipe = conn.up if fd == conn.a.fileno() else conn.down
+            pipe = conn.up if fd == conn.afd else conn.down
+            if (mask == select.EPOLLIN and not pipe.buf and not pipe.delayed
+                    and not pipe.eof_read and not conn.deferred and conn.reset_to is None
+                    and pipe.direction not in self.cut and pipe.direction not in self.latency):
+                self.relay(pipe)
+                return
             if not self.read(pipe):
                 return
+        self.pump(conn)
+
+    def relay(self, pipe: Pipe) -> None:
+        """The common case, kept short: nothing held, nothing cut or delayed.
+
+        Bytes go straight from source to sink; the interest masks only change
+        when something is left over (a partial send, an EOF).
+        """
+        conn = pipe.conn
+        try:
+            data = pipe.source.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.abort(conn, pipe.source)
+            return
+        if data:
+            try:
+                sent = pipe.sink.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.abort(conn, pipe.sink)
+                return
+            self.bytes_forwarded += sent
+            if sent == len(data):
+                return
+            pipe.buf += memoryview(data)[sent:]
+        else:
+            pipe.eof_read = True
         self.pump(conn)
 
     def read(self, pipe: Pipe) -> bool:
@@ -426,6 +482,7 @@ class Proxy:
                 due = max(time.monotonic() + wait, pipe.last_due)
                 pipe.last_due = due
                 pipe.in_flight.append((due, data))
+                pipe.delayed += len(data)
                 self.at(due, functools.partial(self.pump, pipe.conn))
             if len(data) < RECV_SIZE:
                 # Drained: another recv would only say EAGAIN, and the bytes
@@ -461,7 +518,9 @@ class Proxy:
         if pipe.in_flight:
             now = time.monotonic()
             while pipe.in_flight and pipe.in_flight[0][0] <= now:
-                pipe.buf += pipe.in_flight.popleft()[1]
+                chunk = pipe.in_flight.popleft()[1]
+                pipe.delayed -= len(chunk)
+                pipe.buf += chunk
         while pipe.buf:
             try:
                 sent = pipe.sink.send(pipe.buf)
@@ -480,17 +539,21 @@ class Proxy:
 
     def update_interest(self, conn: Conn) -> None:
         """Register each socket for what its pipes need next, nothing more."""
-        for sock, out_pipe, in_pipe in ((conn.a, conn.up, conn.down),
-                                        (conn.b, conn.down, conn.up)):
-            if sock is conn.b and conn.deferred:
-                mask = 0  # not connected, not connecting: nothing to hear
-            elif sock is conn.b and conn.connecting:
-                mask = select.EPOLLOUT  # writable = the connect finished
-            else:
-                mask = select.EPOLLIN if out_pipe.wants_read() else 0
-                if in_pipe.buf and in_pipe.direction not in self.cut:
-                    mask |= select.EPOLLOUT
-            self.set_mask(conn, sock, mask)
+        up, down, cut = conn.up, conn.down, self.cut
+        # a reads what goes up and writes what comes down; b the reverse.
+        mask = select.EPOLLIN if up.wants_read() else 0
+        if down.buf and down.direction not in cut:
+            mask |= select.EPOLLOUT
+        self.set_mask(conn, conn.a, mask)
+        if conn.deferred:
+            mask = 0  # not connected, not connecting: nothing to hear
+        elif conn.connecting:
+            mask = select.EPOLLOUT  # writable = the connect finished
+        else:
+            mask = select.EPOLLIN if down.wants_read() else 0
+            if up.buf and up.direction not in cut:
+                mask |= select.EPOLLOUT
+        self.set_mask(conn, conn.b, mask)
 
     def set_mask(self, conn: Conn, sock: socket.socket, mask: int) -> None:
         fd = sock.fileno()
@@ -517,9 +580,8 @@ class Proxy:
             return
         other = conn.b if dead is conn.a else conn.a
         direction = conn.up.direction if dead is conn.a else conn.down.direction
-        for pipe in (conn.up, conn.down):
-            pipe.buf.clear()
-            pipe.in_flight.clear()
+        conn.up.clear()
+        conn.down.clear()
         self.forget(conn, dead)
         # Nothing more is read from the survivor: it only awaits its RST.
         self.set_mask(conn, other, 0)

@@ -120,6 +120,60 @@ def test_cut_holds_bytes_on_open_connections_and_heal_delivers_them_in_order(
         assert recv_exactly(sock, len(pattern)) == pattern
 
 
+class Drain:
+    """Reads a socket in a thread until ``count`` bytes came (or it closed)."""
+
+    def __init__(self, sock: socket.socket, count: int) -> None:
+        self.data = bytearray()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(sock, count), daemon=True)
+        self.thread.start()
+
+    def _run(self, sock: socket.socket, count: int) -> None:
+        try:
+            self.data += recv_exactly(sock, count)
+        except BaseException as error:  # reported by the test
+            self.error = error
+
+    def result(self, timeout: float = 30.0) -> bytes:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), f"only {len(self.data)} bytes came back"
+        if self.error is not None:
+            raise self.error
+        return bytes(self.data)
+
+
+def test_a_bulk_transfer_arrives_intact_and_in_order(net: Network, server: Recorder) -> None:
+    # Far more than any socket buffer: the proxy must cope with partial
+    # sends in both directions at once.
+    payload = os.urandom(1 << 20) * 12
+    with connect(net.add_link("A", "B", server.port)) as sock:
+        echo = Drain(sock, len(payload))
+        sock.sendall(payload)
+        assert echo.result() == payload
+    assert server.total() == payload
+
+
+def test_a_long_cut_holds_a_bounded_amount_and_the_sender_feels_back_pressure(
+        net: Network, server: Recorder) -> None:
+    from pytest_partition.proxy import HOLD_LIMIT, RECV_SIZE
+
+    payload = os.urandom(1 << 20) * 48  # more than kernel buffers and the hold limit
+    with connect(net.add_link("A", "B", server.port)) as sock:
+        net.cut([("A", "B")])
+        echo = Drain(sock, len(payload))
+        sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+        sender.start()
+        eventually(lambda: held(net) >= HOLD_LIMIT)
+        assert held(net) <= HOLD_LIMIT + RECV_SIZE, "the proxy kept reading across a cut"
+        assert sender.is_alive(), "the sender should be blocked by back-pressure"
+        assert server.total() == b""
+        net.heal()
+        assert echo.result(timeout=60.0) == payload
+        sender.join(10)
+    assert server.total() == payload
+
+
 def test_one_way_cut_lets_the_request_arrive_and_loses_the_reply(
         net: Network, server: Recorder) -> None:
     with connect(net.add_link("A", "B", server.port)) as sock:

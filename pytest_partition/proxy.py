@@ -389,8 +389,11 @@ class Proxy:
         if conn.up.buf and not conn.deferred:
             if not self.flush(conn.up):
                 return
+            # On Linux a send on a socket still connecting says EAGAIN (the
+            # bytes stay held) and one whose connect failed raises (abort):
+            # so bytes that left prove the connection is established.
             if not conn.up.buf:
-                conn.connecting = False  # a send succeeded: the connect is done
+                conn.connecting = False
         if conn.connecting and not conn.deferred and _connected(b):
             # Loopback connects complete at once; skipping the wait for
             # writability saves a loop turn.

@@ -132,7 +132,7 @@ class Drain:
     def _run(self, sock: socket.socket, count: int) -> None:
         try:
             self.data += recv_exactly(sock, count)
-        except BaseException as error:  # reported by the test
+        except BaseException as error:  # noqa: BLE001 - re-raised by result()
             self.error = error
 
     def result(self, timeout: float = 30.0) -> bytes:

@@ -38,6 +38,18 @@ from .history import History
 __all__ = ["Client", "Outcome", "rpc_call", "split_args"]
 
 RPC_PATH = "/RPC2"
+#: The longest client timeout accepted (seconds): an hour is no longer a test.
+MAX_TIMEOUT = 3600.0
+
+
+def check_timeout(timeout: Any, what: str = "client timeout") -> float:
+    """``timeout`` as float seconds, or ValueError naming what is accepted."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, got {timeout!r}")
+    if not (0 < timeout <= MAX_TIMEOUT):  # (False for NaN too)
+        raise ValueError(f"{what} must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}, "
+                         f"got {timeout!r}")
+    return float(timeout)
 
 
 class Outcome:
@@ -92,6 +104,9 @@ def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
             return unknown(error.reason)
         except OSError as error:
             return definite(f"connection lost while sending ({error.strerror or error})")
+    if status == 502 and reason == wire.REFUSED_REASON:
+        # The proxy could not connect to the node: the request never left.
+        return definite("the node refused the connection (it is not running)")
     if status != 200:
         text = f"HTTP {status} {reason} from the node"
         if status in (400, 404, 405, 501):
@@ -152,11 +167,9 @@ class Client:
 
     def __init__(self, node: str, port: int, history: History, *,
                  process_ids: Callable[[], int] | None = None, timeout: float = 1.0) -> None:
-        if timeout <= 0:
-            raise ValueError(f"client timeout must be > 0 seconds, got {timeout!r}")
         self.node = node
         self.port = port
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
         self.history = history
         self._process_ids = process_ids or functools.partial(next, itertools.count())
         self.process: int = self._process_ids()
@@ -176,7 +189,16 @@ class Client:
             process = self.process
             self.history.append(process=process, type="invoke", f=method, key=key,
                                 value=value, node=self.node)
-            outcome = rpc_call(self.port, method, args, self.timeout, node=self.node)
+            try:
+                outcome = rpc_call(self.port, method, args, self.timeout, node=self.node)
+            except BaseException as error:
+                # Whatever went wrong (even Ctrl-C), the request may have left:
+                # the invoke must not stay open, or the history cannot be read.
+                self.history.append(process=process, type="info", f=method, key=key,
+                                    value=value, node=self.node,
+                                    error=f"the call was interrupted ({type(error).__name__})")
+                self.process = self._process_ids()
+                raise
             self.history.append(process=process, type=outcome.type, f=method, key=key,
                                 value=outcome.value if outcome.type == "ok" else value,
                                 node=self.node, error=outcome.error)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from .client import Client, rpc_call
+from .client import Client, check_timeout, rpc_call
 from .errors import ClusterError, NodeStartError, SpecError
 from .history import NEMESIS, Event, History
 from .network import CLIENT, Network
@@ -148,14 +148,19 @@ class Cluster:
             self.workdir = self._workdir_arg
             self.workdir.mkdir(parents=True, exist_ok=True)
         self._network = Network(seed=self.seed, log_path=self.workdir / "proxy.log")
+        # Every link listens before any node port is picked: a port handed out
+        # then cannot be one of the proxy's own, so no link can end up
+        # forwarding to itself (which multiplies connections until the proxy
+        # runs out of descriptors).
+        for src, dst in all_links(self.names):
+            self._network.add_link(src, dst, 0)
+        for name in self.names:
+            self._network.add_link(CLIENT, name, 0)
         for name in self.names:
             data_dir = self.workdir / name / "data"
             data_dir.mkdir(parents=True, exist_ok=True)
             self.nodes[name] = Node(name, free_port(), self.workdir / f"{name}.log", data_dir)
-        for src, dst in all_links(self.names):
-            self._network.add_link(src, dst, self.nodes[dst].port)
-        for name in self.names:
-            self._network.add_link(CLIENT, name, self.nodes[name].port)
+            self._network.set_upstream(name, self.nodes[name].port)
         for node in self.nodes.values():
             self._spawn(node)
         self._wait_ready(list(self.nodes.values()))
@@ -467,7 +472,8 @@ class Cluster:
             if not node.running:
                 continue
             outcome = rpc_call(self.network.port(CLIENT, name), method, (), timeout, node=name)
-            result[name] = outcome.value if outcome.type == "ok" else _Failed(outcome.error)
+            result[name] = (outcome.value if outcome.type == "ok"
+                            else _Failed(outcome.error, _unserved(outcome.exception, method)))
         return result
 
     def wait_converged(self, timeout: float = 5.0, method: str = "state") -> dict[str, Any]:
@@ -478,11 +484,19 @@ class Cluster:
         returns a mapping with a ``"fingerprint"`` (a digest of its whole
         replica), the fingerprints must be equal too.
         """
+        timeout = check_timeout(timeout, "wait_converged timeout")
         last: dict[str, Any] = {}
 
         def attempt() -> bool:
             nonlocal last
             last = self.states(method, timeout=min(1.0, timeout))
+            for name, value in last.items():
+                if isinstance(value, _Failed) and value.unserved:
+                    # Waiting cannot make a missing method appear.
+                    raise ClusterError(
+                        f"node {name} does not serve {method}() ({value.error}); "
+                        f"wait_converged() compares each node's {method}(): a method "
+                        "returning the node's data (see the node contract)")
             values = list(last.values())
             if not values or any(isinstance(v, _Failed) for v in values) or any(
                 v != values[0] for v in values[1:]
@@ -535,10 +549,21 @@ class Cluster:
 
 
 class _Failed:
-    """A state() call that did not answer."""
+    """A state() call that did not answer (``unserved``: the node has no such method)."""
 
-    def __init__(self, error: str | None) -> None:
+    def __init__(self, error: str | None, unserved: bool = False) -> None:
         self.error = error or "no answer"
+        self.unserved = unserved
+
+
+def _unserved(exception: BaseException | None, method: str) -> bool:
+    """True when a fault says the node has no ``method`` at all."""
+    if not isinstance(exception, xmlrpc.client.Fault):
+        return False
+    # -32601 is XML-RPC's "method not found"; Python's SimpleXMLRPCServer
+    # says it in words, with fault code 1.
+    return exception.faultCode == -32601 or (
+        f'method "{method}" is not supported' in str(exception.faultString))
 
     def __repr__(self) -> str:
         return f"<state() failed: {self.error}>"

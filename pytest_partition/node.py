@@ -25,6 +25,10 @@ from .topology import NAMED_SPECS
 __all__ = ["LOG_TAIL_LINES", "Node", "default_command", "free_port", "node_names"]
 
 LOG_TAIL_LINES = 20
+#: How much of the end of a node's log the tail is taken from (bytes).
+LOG_TAIL_BYTES = 64 * 1024
+#: A longer log line is cut in reports (the log file keeps it whole).
+LOG_LINE_CHARS = 500
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _ADDRESS_IN_USE = ("Address already in use", "EADDRINUSE", "Errno 98")
 
@@ -73,6 +77,15 @@ def free_port() -> int:
         return port
 
 
+def _printable(line: str) -> str:
+    """One log line for a report: control characters escaped, length capped."""
+    shown = "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
+    if len(shown) > LOG_LINE_CHARS:
+        shown = (f"{shown[:LOG_LINE_CHARS]}... ({len(shown) - LOG_LINE_CHARS} more "
+                 "characters in the log)")
+    return shown
+
+
 class Node:
     """One node of a cluster: a subprocess serving XML-RPC on 127.0.0.1.
 
@@ -100,12 +113,24 @@ class Node:
         return self.process is not None and self.process.poll() is None
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the node's log."""
+        """The last ``lines`` lines of the node's log, made safe to print.
+
+        Only the end of the file is read; each line is cut at
+        :data:`LOG_LINE_CHARS` characters, and control characters (a node's
+        colours, NUL bytes) are shown escaped rather than sent to the terminal.
+        """
         try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            with open(self.log_path, "rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(0, size - LOG_TAIL_BYTES))
+                data = log.read(LOG_TAIL_BYTES)
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        text = data.decode("utf-8", errors="replace")
+        kept = text.splitlines()[-lines:]
+        if size > LOG_TAIL_BYTES and kept and len(kept) == len(text.splitlines()):
+            kept[0] = "..." + kept[0]  # the first line kept began before what was read
+        return "\n".join(_printable(line) for line in kept)
 
     # -- life ----------------------------------------------------------------------
 

@@ -48,12 +48,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .wire import REFUSED_REASON
+
 # Stop reading from a source once this many bytes wait for delivery: the
 # sender then feels back-pressure, as behind a dead route.
 HOLD_LIMIT = 1 << 20
 RECV_SIZE = 1 << 16
 BACKLOG = 128
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+_REFUSED_REPLY = (f"HTTP/1.0 502 {REFUSED_REASON}\r\nContent-Length: 0\r\n"
+                  "Connection: close\r\n\r\n").encode("ascii")
 
 Direction = tuple[str, str]
 
@@ -127,9 +131,11 @@ class Link:
         self.port: int = listener.getsockname()[1]
         self.listening = True
         self.conns: set[Conn] = set()
+        # A client link: the client speaks HTTP first (an XML-RPC call).
+        self.http_client = False
 
 
-def bind_listener() -> socket.socket:
+def bind_listener(avoid: frozenset[int] = frozenset()) -> socket.socket:
     """A listening socket on 127.0.0.1 bound to an explicitly chosen port.
 
     An explicit port (rather than binding port 0) keeps the port bound while
@@ -141,6 +147,8 @@ def bind_listener() -> socket.socket:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
+        if port in avoid:  # a node's port: never listen there ourselves
+            continue
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -242,12 +250,15 @@ class Proxy:
         op = command["op"]
         if op == "listen":
             src, dst = command["src"], command["dst"]
-            listener = bind_listener()
+            upstream = self.check_upstream(int(command["upstream"]))
+            listener = bind_listener(avoid=frozenset(
+                {upstream} | {link.upstream for link in self.links.values()}))
             if command.get("client_speaks_first"):
                 # Wake us only when the request has arrived: accept and read
                 # it in one loop turn (only for links whose clients speak first).
                 listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
-            link = Link(src, dst, int(command["upstream"]), listener)
+            link = Link(src, dst, upstream, listener)
+            link.http_client = bool(command.get("client_speaks_first"))
             self.links[(src, dst)] = link
             fd = link.listener.fileno()
             self.handlers[fd] = (self.on_listener, link)
@@ -255,9 +266,10 @@ class Proxy:
             self.refresh_listener(link)
             return {"port": link.port}
         if op == "upstream":
+            port = self.check_upstream(int(command["port"]))
             for link in self.links.values():
                 if link.dst == command["dst"]:
-                    link.upstream = int(command["port"])
+                    link.upstream = port
             return {}
         if op == "faults":
             self.set_faults({(s, d): kind for s, d, kind in command["cut"]})
@@ -302,6 +314,13 @@ class Proxy:
             self.shutdown()
             return {}
         raise ValueError(f"unknown command {op!r}")
+
+    def check_upstream(self, port: int) -> int:
+        """``port`` unless it is one of our own links (0: not known yet)."""
+        if any(link.port == port for link in self.links.values()):
+            # A link forwarding into the proxy itself would loop forever.
+            raise ValueError(f"upstream port {port} is one of the proxy's own links")
+        return port
 
     # -- faults ------------------------------------------------------------------
 
@@ -371,7 +390,16 @@ class Proxy:
         # Accepted sockets inherit TCP_NODELAY from the listener, and the
         # upstream socket is non-blocking from birth: fewer syscalls.
         a.setblocking(False)
-        b = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        try:
+            b = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        except OSError:
+            # Out of descriptors for the upstream half: refuse this connection
+            # (a reset, like a full host) and pause the listener a moment.
+            with contextlib.suppress(OSError):
+                a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            a.close()
+            self.rest_listener(link)
+            return
         b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Conn(link, a, b)
         link.conns.add(conn)
@@ -579,6 +607,18 @@ class Proxy:
         """
         if conn.deferred:
             # dst never heard of this connection: there is no one to reset.
+            self.close_conn(conn)
+            return
+        if dead is conn.b and conn.connecting and conn.link.http_client:
+            # The node's port refused us: the request cannot have reached it.
+            # A reset would leave the client unsure; say so in HTTP instead.
+            # (Read what the client sent first: closing a socket with unread
+            # bytes resets it, and the reset could overtake the answer.)
+            with contextlib.suppress(OSError):
+                while conn.a.recv(RECV_SIZE):
+                    pass
+            with contextlib.suppress(OSError):
+                conn.a.send(_REFUSED_REPLY)
             self.close_conn(conn)
             return
         other = conn.b if dead is conn.a else conn.a

@@ -16,11 +16,15 @@ import xmlrpc.client
 from typing import Any
 from xml.sax.saxutils import escape
 
-__all__ = ["MAX_HEADER", "ReplyError", "dumps", "exchange"]
+__all__ = ["MAX_HEADER", "REFUSED_REASON", "ReplyError", "dumps", "exchange"]
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 MAX_HEADER = 64 * 1024
+#: The reason phrase of the answer a client link gives (HTTP 502) when the
+#: node's port refused the connection: the request never reached the node,
+#: and the client records a definite failure, as for a refused connection.
+REFUSED_REASON = "Partition Proxy: Node Refused The Connection"
 
 
 class _Marshaller(xmlrpc.client.Marshaller):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -30,6 +31,7 @@ from pytest_partition import (
     Unavailable,
     eventually,
 )
+from pytest_partition import client as client_module
 from pytest_partition import cluster as cluster_module
 from pytest_partition.network import CLIENT
 from pytest_partition.node import Node
@@ -149,6 +151,86 @@ def test_bad_arguments_are_clear_errors(kwargs: dict[str, object], message: str)
 
 
 # -- process control -------------------------------------------------------------------
+
+
+def port_closed(port: int) -> bool:
+    """True when nothing listens on ``port`` (a connection is refused)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_calls_to_a_node_that_crashed_are_definite_failures(abc: Cluster) -> None:
+    # Nobody told the cluster: the node simply died (os._exit, a segfault).
+    a = abc.client("A")
+    pid = abc.nodes["A"].pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    # (Its threads may still be tearing down, the port open, after the main
+    # thread is a zombie: wait for the port itself.)
+    eventually(lambda: port_closed(abc.nodes["A"].port), timeout=5)
+    with pytest.raises(Unavailable, match="refused the connection"):
+        a.get("x")
+    assert [e.type for e in abc.history if e.process == a.process] == ["invoke", "fail"]
+    assert a.process == abc.history[-1].process, "a definite failure keeps the process"
+
+
+def test_a_crashed_node_refuses_through_the_client_link_even_with_a_partition(
+        abc: Cluster) -> None:
+    pid = abc.nodes["B"].pid
+    assert pid is not None
+    with abc.partitioned("A|B,C"):
+        os.kill(pid, signal.SIGKILL)
+        eventually(lambda: port_closed(abc.nodes["B"].port), timeout=5)
+        with pytest.raises(Unavailable, match="refused the connection"):
+            abc.client("B").get("x")
+
+
+def test_an_interrupted_call_still_completes_its_invoke(
+        abc: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    a = abc.client("A")
+    monkeypatch.setattr(client_module, "rpc_call", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        a.get("x")
+    monkeypatch.undo()
+    assert [(e.type, e.error) for e in abc.history if e.f == "get"] == [
+        ("invoke", None), ("info", "the call was interrupted (KeyboardInterrupt)")]
+    assert a.get("x") is None, "the client goes on, as a new process"
+    abc.history.operations()  # well-formed: every invoke completed
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), 1e10, "1", True])
+def test_a_client_timeout_must_be_a_sane_number_of_seconds(abc: Cluster, timeout: object) -> None:
+    with pytest.raises((ValueError, TypeError), match="client timeout must be a number of seconds"):
+        abc.client("A", timeout=timeout)  # type: ignore[arg-type]
+    with pytest.raises((ValueError, TypeError), match="wait_converged timeout"):
+        abc.wait_converged(timeout=timeout)  # type: ignore[arg-type]
+
+
+def test_wait_converged_gives_up_at_once_on_a_node_without_state(
+        toy_command: list[str], tmp_path: Path) -> None:
+    with Cluster(2, command=[*toy_command, "--no-state"], workdir=tmp_path / "c") as cluster:
+        began = time.monotonic()
+        with pytest.raises(ClusterError, match=r"node n1 does not serve state\(\)"):
+            cluster.wait_converged(timeout=30)
+        assert time.monotonic() - began < 5
+
+
+def test_the_log_tail_is_short_and_safe_to_print(tmp_path: Path) -> None:
+    node = Node("n1", 0, tmp_path / "n1.log", tmp_path)
+    node.log_path.write_bytes(b"x" * 5_000_000 + b"\n\x1b[31mred\x1b[0m\x00end\n"
+                              + b"last line\n")
+    tail = node.log_tail()
+    assert len(tail) < 2_000
+    assert tail.splitlines()[-2:] == ["\\x1b[31mred\\x1b[0m\\x00end", "last line"]
+    assert "more characters in the log" in tail.splitlines()[0]
+    assert "\x1b" not in tail and "\x00" not in tail
+
 
 
 def test_kill_refuses_connections_and_restart_keeps_the_data_dir(abc: Cluster) -> None:

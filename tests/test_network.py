@@ -19,7 +19,9 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_partition import eventually
-from pytest_partition.network import Network
+from pytest_partition.client import rpc_call
+from pytest_partition.errors import ClusterError
+from pytest_partition.network import CLIENT, Network
 
 
 class Recorder:
@@ -293,6 +295,29 @@ def test_unreachable_upstream_resets_the_client(net: Network) -> None:
             sock.sendall(b"x")
             if not sock.recv(10):
                 raise ConnectionResetError("closed")
+
+
+def test_a_client_link_says_when_the_node_refused_the_connection(net: Network) -> None:
+    # The request never reached the node: the recording client must be able
+    # to tell this from a reset after delivery (a definite failure, not info).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    port = net.add_link(CLIENT, "B", dead_port)
+    outcome = rpc_call(port, "get", ("k",), 2.0, node="B")
+    assert (outcome.type, outcome.error) == (
+        "fail", "the node refused the connection (it is not running)")
+
+
+def test_a_link_never_forwards_into_the_proxy_itself(net: Network, server: Recorder) -> None:
+    port = net.add_link("A", "B", server.port)
+    with pytest.raises(ClusterError, match=f"upstream port {port} is one of the proxy's own"):
+        net.add_link("B", "A", port)
+    with pytest.raises(ClusterError, match=f"upstream port {port} is one of the proxy's own"):
+        net.set_upstream("B", port)
+    with connect(port) as sock:  # the link still forwards to the real node
+        sock.sendall(b"ok")
+        assert recv_exactly(sock, 2) == b"ok"
 
 
 def test_bad_arguments_are_clear_errors(net: Network) -> None:

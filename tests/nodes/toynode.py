@@ -8,7 +8,8 @@ Options (for failure tests): ``--exit-early CODE`` exits at once with CODE,
 ``--no-ping`` serves no ping() method, ``--port-arg PORT`` takes the port from
 argv instead of the environment (tests the ``{port}`` placeholder),
 ``--ignore-stdin`` breaks the contract by not exiting at stdin EOF,
-``--slow-start SECONDS`` waits before serving.
+``--slow-start SECONDS`` waits before serving, ``--no-state`` serves no
+state() method.
 """
 
 from __future__ import annotations
@@ -181,6 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--exit-early", type=int, default=None)
     parser.add_argument("--no-ping", action="store_true")
+    parser.add_argument("--no-state", action="store_true")
     parser.add_argument("--port-arg", type=int, default=None)
     parser.add_argument("--ignore-stdin", action="store_true")
     parser.add_argument("--slow-start", type=float, default=0.0)
@@ -200,6 +202,8 @@ def main() -> None:
     server.register_instance(toy)
     if args.no_ping:
         toy.ping = None  # type: ignore[assignment,method-assign]
+    if args.no_state:
+        toy.state = None  # type: ignore[assignment,method-assign]
     print(f"toynode {name} serving on {port}, peers {peers}", flush=True)
     if not args.ignore_stdin:
         def watch_stdin() -> None:

@@ -10,7 +10,14 @@ Partitions come from the nemesis' events (``process == "nemesis"``): an event
 with ``f == "partition"`` and a value ``{"spec", "kind", "cut", "groups"}``
 starts a window, ``f == "heal"`` ends it, and a new partition replaces the one
 in force. Invocations are skipped (a partition is in force once its call
-returned); other faults (kill, pause, latency, ...) are ignored here. An
+returned); other faults (kill, pause, latency, ...) are ignored here.
+
+Jepsen's nemesis is understood too: its events are ``info`` in pairs (the
+request, then what was done), ``f`` is ``start-partition`` / ``start`` (a
+partition, when what was done names one, such as ``[:isolated {"n1" #{"n2"}}]``:
+node -> the nodes it no longer hears) and ``stop-partition`` / ``stop`` (the
+heal). Jepsen's operations carry no node, so its histories get partition
+windows but no per-side counts. An
 operation belongs to the window it was *invoked* in, and a *side* is one
 group of nodes of that partition; operations on nodes outside every group
 (or without a node) count only in the totals.
@@ -240,12 +247,37 @@ def _windows(faults: Iterable[Event], history: History) -> list[PartitionWindow]
             windows[-1].last_index = event.index
             windows[-1].end = event.time
 
+    requested: set[str] = set()  # Jepsen: nemesis requests awaiting what was done
     for event in faults:
         if event.process != NEMESIS or event.type == "invoke":
             continue
-        if event.f == "heal":
+        f = event.f
+        if event.type == "info" and (f in JEPSEN_STARTS or f in JEPSEN_STOPS):
+            # Jepsen logs each nemesis operation twice, both as info: the
+            # request first; act on the second, which says what was done.
+            if f not in requested:
+                requested.add(f)
+                continue
+            requested.discard(f)
+            if f in JEPSEN_STOPS:
+                close(event)
+                continue
+            grudge = _jepsen_grudge(event.value)
+            if grudge is None and f == "start":
+                continue  # some other fault (a kill, a clock change)
             close(event)
-        elif event.f == "partition":
+            cut = [(src, dst) for dst, srcs in (grudge or {}).items() for src in srcs]
+            groups = _groups_from_cut(cut, nodes) if cut else [tuple(nodes)] if nodes else []
+            spec = _grudge_spec(groups) if cut else f"{f} {event.value!r}"
+            size = sum(len(group) for group in groups)
+            windows.append(PartitionWindow(
+                spec=spec, kind="drop", start=event.time, end=None, groups=groups,
+                sides=[Side(spec, group, size) for group in groups],
+                first_index=event.index,
+            ))
+        elif f == "heal":
+            close(event)
+        elif f == "partition":
             close(event)
             spec, kind, groups = _describe(event.value, nodes)
             size = sum(len(group) for group in groups)
@@ -255,6 +287,33 @@ def _windows(faults: Iterable[Event], history: History) -> list[PartitionWindow]
                 first_index=event.index,
             ))
     return windows
+
+
+JEPSEN_STARTS = frozenset({"start", "start-partition", "partition-start"})
+JEPSEN_STOPS = frozenset({"stop", "stop-partition", "partition-stop"})
+
+
+def _jepsen_grudge(value: Any) -> dict[str, list[str]] | None:
+    """Jepsen's grudge (node -> nodes it drops traffic from) from what was done.
+
+    Accepts ``{"n1" ["n2"]}`` and ``["isolated", {...}]`` (the keyword read as
+    a string); None when the value names no partition.
+    """
+    if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[1], dict):
+        value = value[1]
+    if not isinstance(value, dict) or not value:
+        return None
+    grudge: dict[str, list[str]] = {}
+    for node, others in value.items():
+        if not isinstance(others, (list, tuple, set, frozenset)):
+            return None
+        grudge[str(node)] = [str(other) for other in others]
+    return grudge
+
+
+def _grudge_spec(groups: list[tuple[str, ...]]) -> str:
+    """A grudge in our spec syntax: ``n1|n2,n3``."""
+    return "|".join(",".join(group) for group in groups)
 
 
 def _describe(value: Any, nodes: list[str]) -> tuple[str, str, list[tuple[str, ...]]]:

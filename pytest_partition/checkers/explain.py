@@ -152,15 +152,29 @@ def _register(
                 f"{head}, but the value was already {_show(value)}: {_setting(setter)} "
                 f"{_done(setter)} ({who(setter)}) and nothing wrote {_show(seen)} after it"
             )
+    # The search stopped here. "The value was X then" would suggest the
+    # moment of the read, which the setter may overlap or even outlast: say
+    # what the order found leaves, and when its setter ran.
     setter = next((op for op, after in reversed(prefix)
                    if after == state and _written(op) == state), None)
+    tail = (f"and no order of the operations concurrent with it makes {_show(seen)} "
+            "the value")
     if setter is None:
-        return f"{head}, but the value was {_show(state)} then"
+        return f"{head}, but the longest legal order found leaves {_show(state)}, {tail}"
     return (
-        f"{head}, but the value was {_show(state)} then ({_setting(setter)} "
-        f"{_done(setter)}, {who(setter)}), and no order of the operations concurrent "
-        f"with it makes {_show(seen)} the value"
+        f"{head}, but the longest legal order found leaves {_show(state)} "
+        f"({_setting(setter)} {_when(setter, culprit)}, {who(setter)}), {tail}"
     )
+
+
+def _when(op: Operation, culprit: Operation) -> str:
+    """When ``op`` ran, said against the culprit's return when they overlap."""
+    if op.end is not None and (culprit.end is None or op.end <= culprit.end):
+        return f"completed at {ms(op.end)}"
+    if op.end is None:
+        return f"invoked at {ms(op.start)}, outcome unknown"
+    return (f"invoked at {ms(op.start)} and completed at {ms(op.end)}, "
+            f"after the {culprit.f} returned")
 
 
 def _counter(

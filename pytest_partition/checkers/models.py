@@ -21,7 +21,7 @@ write or cas (``[old new]``); the models accept that too.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ..history import Operation
@@ -54,8 +54,25 @@ class ModelError(ValueError):
     """An operation the model cannot interpret (unknown ``f``, malformed value)."""
 
 
+@dataclass(frozen=True)
+class _Flag:
+    """A frozen bool. Python says ``True == 1``; a history must not: a read of
+    ``True`` after a write of 1 (a store answering its acknowledgement
+    instead of the value) is a wrong answer."""
+
+    value: bool
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
 def freeze(value: Any) -> Hashable:
-    """A hashable twin of a JSON-like value: lists become tuples, dicts sorted pairs."""
+    """A hashable twin of a JSON-like value: lists become tuples, dicts sorted pairs.
+
+    Booleans stay distinct from the numbers 0 and 1.
+    """
+    if isinstance(value, bool):
+        return _Flag(value)
     if isinstance(value, (list, tuple)):
         return tuple(freeze(item) for item in value)
     if isinstance(value, dict):
@@ -68,6 +85,8 @@ def freeze(value: Any) -> Hashable:
 
 def thaw(value: Any) -> Any:
     """Undo :func:`freeze` for display: tuples back to lists, maps back to dicts."""
+    if isinstance(value, _Flag):
+        return value.value
     if isinstance(value, tuple):
         if value[:1] == ("<map>",):
             return {k: thaw(v) for k, v in value[1:]}
@@ -163,9 +182,12 @@ def unwrap_independent(ops: Sequence[Operation]) -> list[Operation]:
     """Turn Jepsen's ``independent`` tuples into keyed operations, when present.
 
     Jepsen's multi-key workloads have no key field; each value is a tuple
-    ``[key value]`` (a read invokes ``[k nil]``). A history is read that way only
-    when no operation has a key, every value (and ok output) is a 2-element
-    list, and some read invokes with ``[k nil]``; otherwise it is returned as is.
+    ``[key value]`` (a read invokes ``[k nil]``, a cas ``[k [old new]]``). A
+    history is read that way only when no operation has a key, every value
+    (and ok output) is a 2-element list whose key is a number or a string, and
+    some read invokes with ``[k nil]`` or some cas with ``[k [old new]]``;
+    otherwise it is returned as is. (A history of writes alone is legal
+    either way.)
     """
     data_ops = [op for op in ops if op.f not in IGNORED_CALLS]
     if not data_ops or any(op.key is not None for op in data_ops):
@@ -174,9 +196,14 @@ def unwrap_independent(ops: Sequence[Operation]) -> list[Operation]:
     def pair(value: Any) -> bool:
         return isinstance(value, (list, tuple)) and len(value) == 2
 
-    if not all(pair(op.value) and (op.output is None or pair(op.output)) for op in data_ops):
+    def scalar(key: Any) -> bool:
+        return isinstance(key, (int, str)) and not isinstance(key, bool)
+
+    if not all(pair(op.value) and scalar(op.value[0]) and (op.output is None or pair(op.output))
+               for op in data_ops):
         return list(ops)
-    if not any(op.f in READS and op.value[1] is None for op in data_ops):
+    if not any((op.f in READS and op.value[1] is None) or (op.f == "cas" and pair(op.value[1]))
+               for op in data_ops):
         return list(ops)
     unwrapped = []
     for op in ops:
@@ -215,8 +242,9 @@ class RegisterModel(Model):
       repeats ``[old new]``) means applied. An unknown-outcome cas applies when
       the state matches.
 
-    The initial state is None: a read of None before any write is legal.
-    Calls in :data:`IGNORED_CALLS` are skipped; any other ``f`` is a
+    The initial state is ``initial`` (None unless given: a read of None before
+    any write is legal); Knossos' ``(cas-register 0)`` is
+    ``RegisterModel(initial=0)``. Calls in :data:`IGNORED_CALLS` are skipped; any other ``f`` is a
     :class:`ModelError`. Jepsen's independent tuples are understood (see
     :func:`unwrap_independent`).
     """
@@ -224,10 +252,18 @@ class RegisterModel(Model):
     name = "register"
     known = "read/get, write/put, cas"
     steps_on_payload_only = True
+    initial: Any = None
+
+    def __init__(self, initial: Any = None) -> None:
+        self.initial = initial
+
+    def __repr__(self) -> str:
+        shown = "" if self.initial is None else f"initial={self.initial!r}"
+        return f"{type(self).__name__}({shown})"
 
     def init(self) -> Hashable:
-        """None: nothing written yet."""
-        return None
+        """``initial`` (None: nothing written yet), for every key."""
+        return freeze(self.initial)
 
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
         """One sub-history per key."""
@@ -298,6 +334,9 @@ class KVModel(RegisterModel):
       an ok incr on a non-numeric value is illegal;
     - ``append`` of the input to a list (a missing key is an empty list); a read
       of such a key returns the list.
+
+    ``initial`` is the value of every key before any write (default None: a
+    missing key).
     """
 
     name = "kv"

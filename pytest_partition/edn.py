@@ -1,10 +1,12 @@
-"""A small EDN reader, enough for Jepsen's one-map-per-line histories.
+"""A small EDN reader, enough for Jepsen's and Knossos' histories.
 
 Jepsen writes each event of a history as an EDN map::
 
     {:type :invoke, :f :cas, :process 3, :value [1 2], :time 12345, :index 7}
 
-:func:`parse_map` turns one such line into a plain dict that
+usually one map per line; Knossos' test histories are one vector (or list)
+of such maps, pretty-printed over many lines. :func:`read_events` reads either
+kind of file, :func:`parse_map` one map. Each map becomes a plain dict that
 :meth:`pytest_partition.history.Event.from_dict` accepts:
 
 - keywords become strings without the colon (``:read`` -> ``"read"``,
@@ -13,22 +15,36 @@ Jepsen writes each event of a history as an EDN map::
   floats (also ``1.5M``, ``##Inf``, ``##NaN``) -> float, ratios (``1/3``) -> float;
 - strings keep their escapes' meaning (``\\n``, ``\\"``, ``\\uXXXX``, ...);
   characters (``\\a``, ``\\newline``) -> one-character strings;
-- vectors, lists and sets -> lists; maps -> dicts (a vector used as a map key
+- vectors and lists -> lists; maps -> dicts (a vector used as a map key
   becomes a tuple so that it stays hashable);
+- sets -> lists sorted in one fixed order, so that ``#{1 2}`` and ``#{2 1}``
+  read equal: nil, then false and true, numbers (by value), strings
+  (keywords and symbols included; by code point), vectors/lists, then maps
+  (both element by element);
 - symbols (``java.net.SocketTimeoutException`` inside an ``:exception``) ->
   strings; tagged values (``#inst "..."``, ``#uuid "..."``,
   ``#jepsen.history.Op{...}``) -> the tagged value itself; ``#_`` discards
   the next value, ``;`` starts a comment.
 
-Anything else raises :class:`ValueError` naming the column and what was found.
+Values nest at most :data:`MAX_DEPTH` levels deep (collections, tags and
+``#_`` each count one): a history needs a handful, and the limit keeps a
+hostile file from exhausting Python's stack.
+
+Anything else raises :class:`EdnError` (a :class:`ValueError`) saying what was
+found and where: ``at column 7`` on the first line, ``at line 3, column 7``
+after it.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["parse", "parse_map"]
+__all__ = ["MAX_DEPTH", "EdnError", "parse", "parse_map", "read_events"]
+
+MAX_DEPTH = 100
+"""How many levels collections, tags and ``#_`` may nest before :class:`EdnError`."""
 
 _WHITESPACE = " \t\r\n,"
 _DELIMITERS = _WHITESPACE + "()[]{}\";"
@@ -39,15 +55,29 @@ _SYMBOLIC = {"Inf": math.inf, "-Inf": -math.inf, "NaN": math.nan}
 _CLOSERS = {"[": "]", "(": ")", "{": "}"}
 
 
+class EdnError(ValueError):
+    """Text that is not EDN this reader accepts; the message says where.
+
+    ``line`` is the 1-based line on which the top-level form holding the
+    problem starts. :func:`read_events` sets it, so that a history error can
+    name the event's line even when the reader notices the problem lines
+    later (a map left open runs on to the end of the file).
+    """
+
+    def __init__(self, message: str, line: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 def parse_map(text: str) -> dict[Any, Any]:
     """Parse one EDN map (a Jepsen history line) into a dict.
 
-    Raises :class:`ValueError` if the text is not exactly one map, with the
+    Raises :class:`EdnError` if the text is not exactly one map, with the
     column (1-based) of the problem.
     """
     value = parse(text)
     if not isinstance(value, dict):
-        raise ValueError(f"expected a map {{...}}, got {_kind(value)}")  # noqa: TRY004
+        raise EdnError(f"expected a map {{...}}, got {_kind(value)}")
     return value
 
 
@@ -56,15 +86,91 @@ def parse(text: str) -> Any:
     reader = _Reader(text)
     reader.skip_blank()
     if reader.at_end():
-        raise ValueError("empty input: expected an EDN value")
+        raise EdnError("empty input: expected an EDN value")
     value = reader.read_value()
     reader.skip_blank()
     if not reader.at_end():
-        raise ValueError(
-            f"unexpected {reader.peek_text()} at column {reader.pos + 1} after the "
-            "value ended; a history line holds one map"
-        )
+        raise reader.fail(f"unexpected {reader.peek_text()}",
+                          then=" after the value ended; a history line holds one map")
     return value
+
+
+def read_events(text: str) -> Iterator[tuple[int, dict[Any, Any]]]:
+    """Yield ``(line, map)`` for each event of a Jepsen or Knossos history.
+
+    The text is a sequence of EDN forms, each a map (one event), however the
+    maps are spread over lines: Jepsen prints one per line, pretty-printers
+    split them. A text whose first form is a vector or a list (Knossos'
+    ``[{...} {...}]``) holds the events as that form's elements, and nothing
+    may follow it. ``line`` (1-based) is where the map starts.
+
+    Raises :class:`EdnError`, its ``line`` set to where the offending form
+    starts; the events before it have been yielded by then.
+    """
+    reader = _Reader(text)
+    lines = _LineCounter(text)
+    reader.skip_blank()
+    if reader.at_end():
+        return
+    opened_at = reader.pos
+    closer = _CLOSERS[text[opened_at]] if text[opened_at] in "[(" else None
+    if closer is None:
+        while not reader.at_end():
+            start = reader.pos
+            value = _read_form(reader, lines.at(start))
+            if value is not _DISCARDED:
+                yield lines.at(start), _event_map(value, text[start], lines.at(start))
+            reader.skip_blank()
+        return
+    # One vector or list: each element is an event, named by its own line.
+    # The brackets around them count as a level of nesting, as anywhere else.
+    reader.pos += 1
+    reader.depth = 1
+    while True:
+        reader.skip_blank()
+        if reader.at_end():
+            error = reader.fail(f"missing {closer!r} for the bracket opened", opened_at)
+            error.line = lines.at(opened_at)
+            raise error
+        start = reader.pos
+        if text[start] == closer:
+            reader.pos += 1
+            break
+        value = _read_form(reader, lines.at(start))
+        if value is not _DISCARDED:
+            yield lines.at(start), _event_map(value, text[start], lines.at(start))
+    reader.skip_blank()
+    if not reader.at_end():
+        error = reader.fail(
+            f"unexpected {reader.peek_text()}",
+            then=" after the vector/list that holds the history; a file holds either one "
+                 "vector/list of maps or maps one after another",
+        )
+        error.line = lines.at(reader.pos)
+        raise error
+
+
+def _read_form(reader: _Reader, line: int) -> Any:
+    """One form (or :data:`_DISCARDED`), its errors tagged with ``line``."""
+    try:
+        return reader.read_form()
+    except EdnError as error:
+        error.line = line
+        raise
+
+
+def _event_map(value: Any, first: str, line: int) -> dict[Any, Any]:
+    """``value`` if it is a map, else an error saying what the form was instead."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        # Keywords, symbols and strings all read as str; the form's first
+        # character tells which one the file had (a log line: a symbol).
+        kind = {":": "keyword", '"': "string"}.get(first, "symbol")
+        found = f"{kind} {value!r}"
+    else:
+        found = _kind(value)
+    raise EdnError(f"expected a map {{...}}, got {found}", line)
 
 
 def _kind(value: Any) -> str:
@@ -73,6 +179,26 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a vector/list"
     return f"{type(value).__name__} {value!r}"
+
+
+class _LineCounter:
+    """1-based line numbers of positions in a text.
+
+    Forms are read front to back, so counting only the newlines since the
+    previous position keeps a whole file linear.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.line = 1
+
+    def at(self, pos: int) -> int:
+        if pos < self.pos:
+            return self.text.count("\n", 0, pos) + 1
+        self.line += self.text.count("\n", self.pos, pos)
+        self.pos = pos
+        return self.line
 
 
 class _Discard:
@@ -88,6 +214,7 @@ class _Reader:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0  # collections, tags and discards open around the cursor
 
     # -- cursor helpers ----------------------------------------------------
 
@@ -97,9 +224,27 @@ class _Reader:
     def peek_text(self) -> str:
         return repr(self.text[self.pos:self.pos + 12])
 
-    def fail(self, message: str, pos: int | None = None) -> ValueError:
-        where = self.pos if pos is None else pos
-        return ValueError(f"{message} at column {where + 1}")
+    def where(self, pos: int) -> str:
+        """``column C`` on the first line, ``line L, column C`` after it."""
+        line_start = self.text.rfind("\n", 0, pos) + 1
+        if line_start == 0:
+            return f"column {pos + 1}"
+        line = self.text.count("\n", 0, pos) + 1
+        return f"line {line}, column {pos - line_start + 1}"
+
+    def fail(self, message: str, pos: int | None = None, *, then: str = "") -> EdnError:
+        """``message at <where>``, then ``then``: the error to raise."""
+        return EdnError(f"{message} at {self.where(self.pos if pos is None else pos)}{then}")
+
+    def enter(self, pos: int) -> None:
+        """Go one level deeper, refusing more than :data:`MAX_DEPTH` levels."""
+        # The reader recurses once per level (a few frames each): the limit
+        # keeps it far below Python's recursion limit, whatever the caller's
+        # own depth, so deep input is an EdnError and not a RecursionError.
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"values nested more than {MAX_DEPTH} deep", pos,
+                            then="; a history's values need a few levels")
 
     def skip_blank(self) -> None:
         text, n = self.text, len(self.text)
@@ -132,6 +277,10 @@ class _Reader:
             value = self._read_any()
         return value
 
+    def read_form(self) -> Any:
+        """Read one top-level form: a value, or :data:`_DISCARDED` for ``#_ x``."""
+        return self._read_any()
+
     def _read_any(self) -> Any:
         char = self.text[self.pos]
         if char in _CLOSERS:
@@ -156,6 +305,7 @@ class _Reader:
         return self.read_atom()
 
     def read_items(self, closer: str, opened_at: int) -> list[Any]:
+        self.enter(opened_at)
         items: list[Any] = []
         while True:
             self.skip_blank()
@@ -163,6 +313,7 @@ class _Reader:
                 raise self.fail(f"missing {closer!r} for the bracket opened", opened_at)
             if self.text[self.pos] == closer:
                 self.pos += 1
+                self.depth -= 1
                 return items
             value = self._read_any()
             if value is not _DISCARDED:
@@ -233,13 +384,17 @@ class _Reader:
         following = self.text[self.pos + 1:self.pos + 2]
         if following == "{":
             self.pos += 2
-            return self.read_items("}", start)
+            # Set elements have no order: sorting them makes equal sets equal.
+            return sorted(self.read_items("}", start), key=_order)
         if following == "_":
             self.pos += 2
             self.skip_blank()
             if self.at_end():
                 raise self.fail("nothing after #_ discard", start)
+            # `#_ #_ #_ ...` recurses like nesting does, so it counts as nesting.
+            self.enter(start)
             self.read_value()
+            self.depth -= 1
             return _DISCARDED
         if following == "#":
             self.pos += 2
@@ -255,8 +410,12 @@ class _Reader:
         if self.at_end():
             raise self.fail(f"tag #{tag} has no value", start)
         # A tag names a type (#inst, #uuid, a record); the value under it is
-        # what a history needs, so the tag itself is dropped.
-        return self.read_value()
+        # what a history needs, so the tag itself is dropped. Tags on tags
+        # recurse, hence the depth count.
+        self.enter(start)
+        value = self.read_value()
+        self.depth -= 1
+        return value
 
     def read_atom(self) -> Any:
         start = self.pos
@@ -271,27 +430,51 @@ class _Reader:
             return False
         head = word[1:2] if word[0] in "+-" else word[0]
         if head.isdigit():
-            return _number(word, start)
+            try:
+                return _number(word)
+            except (ValueError, ZeroDivisionError):
+                raise self.fail(f"bad number {word!r}", start) from None
         if word[0].isalpha() or word[0] in "*!_?$%&=<>.+-/":
             return word  # a symbol
         raise self.fail(f"unexpected {word!r}", start)
 
 
-def _number(word: str, start: int) -> int | float:
-    body = word
-    try:
-        if body.endswith("N"):
-            return int(body[:-1])
-        if body.endswith("M"):
-            return float(body[:-1])
-        if "/" in body:
-            numerator, denominator = body.split("/")
-            return int(numerator) / int(denominator)
-        if any(c in body for c in ".eE"):
-            return float(body)
-        return int(body)
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"bad number {word!r} at column {start + 1}") from None
+def _number(word: str) -> int | float:
+    """The number ``word`` spells; ValueError (or ZeroDivisionError) if none."""
+    if word.endswith("N"):
+        return int(word[:-1])
+    if word.endswith("M"):
+        return float(word[:-1])
+    if "/" in word:
+        numerator, denominator = word.split("/")
+        return int(numerator) / int(denominator)
+    if any(c in word for c in ".eE"):
+        return float(word)
+    return int(word)
+
+
+def _order(value: Any) -> tuple[Any, ...]:
+    """A sort key under which any two values the reader returns compare.
+
+    Python cannot compare 1 with "a", or None with anything: the key puts
+    the kind of value first (the order given in the module doc), then the
+    value itself, or its elements' keys.
+    """
+    if value is None:
+        return (0,)
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return (1, value)
+    if isinstance(value, (int, float)):
+        # NaN is unordered against every number (and unequal to itself): it
+        # goes after all of them. (math.isnan would overflow on huge ints.)
+        return (2, 1, 0) if value != value else (2, 0, value)  # noqa: PLR0124
+    if isinstance(value, str):
+        return (3, value)
+    if isinstance(value, (list, tuple)):
+        return (4, tuple(_order(item) for item in value))
+    if isinstance(value, dict):
+        return (5, tuple(sorted((_order(k), _order(v)) for k, v in value.items())))
+    return (6, type(value).__name__, repr(value))
 
 
 def _hashable(value: Any) -> Any:

@@ -67,7 +67,12 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "event") -> Event:
-        """Build an event from a parsed JSON object, checking every field."""
+        """Build an event from a parsed JSON object, checking every field.
+
+        ``index`` defaults to -1 and ``time`` to 0 (:meth:`History.from_events`
+        and :meth:`History.load` number the events and carry the previous
+        event's time forward instead). ``where`` starts every error message.
+        """
         if not isinstance(data, dict):
             raise HistoryError(f"{where}: expected a JSON object, got {type(data).__name__}")
         missing = [name for name in ("process", "type", "f") if name not in data]
@@ -168,6 +173,11 @@ class History:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        # Where loaded events came from: event i is line _source_lines[i] of
+        # _source_file. Kept here rather than on Event, which is public and
+        # saved: a line number is a fact about one file, not about the event.
+        self._source_file: str | None = None
+        self._source_lines: list[int] = []
 
     # -- recording ---------------------------------------------------------
 
@@ -214,7 +224,19 @@ class History:
     def snapshot(self) -> History:
         """A copy that later appends do not change."""
         with self._lock:
-            return History(events=list(self.events), origin_ns=self.origin_ns)
+            copy = History(events=list(self.events), origin_ns=self.origin_ns)
+        copy._source_file, copy._source_lines = self._source_file, self._source_lines
+        return copy
+
+    def source(self, index: int) -> str:
+        """Where event ``index`` came from, as error messages name it.
+
+        ``"path:line"`` for an event read by :meth:`load` (the line where it
+        starts), ``"event <index>"`` for any other.
+        """
+        if self._source_file is not None and 0 <= index < len(self._source_lines):
+            return f"{self._source_file}:{self._source_lines[index]}"
+        return f"event {index}"
 
     def client_events(self) -> list[Event]:
         """Every event except the nemesis' ones."""
@@ -229,7 +251,8 @@ class History:
 
         Raises :class:`HistoryError` when a process invokes twice without a
         completion in between, or completes something it never invoked:
-        such a history cannot be checked.
+        such a history cannot be checked. The message names the events by
+        :meth:`source`: file and line for a loaded history.
         """
         pending: dict[int | str, Event] = {}
         done: list[tuple[Event, Event | None]] = []
@@ -240,8 +263,9 @@ class History:
                 if event.process in pending:
                     first = pending[event.process]
                     raise HistoryError(
-                        f"event {event.index}: process {event.process!r} invokes {event.f!r} "
-                        f"while its {first.f!r} from event {first.index} has not completed; "
+                        f"{self.source(event.index)}: process {event.process!r} invokes "
+                        f"{event.f!r} while its {first.f!r} from {self.source(first.index)} "
+                        "has not completed; "
                         "each process runs one operation at a time (after an 'info' "
                         "completion, continue as a new process)"
                     )
@@ -250,13 +274,13 @@ class History:
                 invoke = pending.pop(event.process, None)
                 if invoke is None:
                     raise HistoryError(
-                        f"event {event.index}: process {event.process!r} completes {event.f!r} "
-                        f"({event.type}) without an invoke before it"
+                        f"{self.source(event.index)}: process {event.process!r} completes "
+                        f"{event.f!r} ({event.type}) without an invoke before it"
                     )
                 if invoke.f != event.f:
                     raise HistoryError(
-                        f"event {event.index}: completion f {event.f!r} does not match "
-                        f"the invoke at event {invoke.index} (f {invoke.f!r})"
+                        f"{self.source(event.index)}: completion f {event.f!r} does not match "
+                        f"the invoke at {self.source(invoke.index)} (f {invoke.f!r})"
                     )
                 done.append((invoke, event))
         done.extend((invoke, None) for invoke in pending.values())
@@ -276,64 +300,154 @@ class History:
 
     @classmethod
     def from_events(cls, events: Iterable[Event | dict[str, Any]]) -> History:
-        """Build a history from events or dicts; missing indexes are numbered in order."""
-        built: list[Event] = []
-        for position, item in enumerate(events):
-            event = item if isinstance(item, Event) else Event.from_dict(
-                item, where=f"event {position}"
-            )
-            if event.index != position:
-                event = Event(**{**asdict(event), "index": position})
-            built.append(event)
-        return cls(events=built, origin_ns=0)
+        """Build a history from events or dicts; missing indexes are numbered in order.
+
+        The order given is the history's order: a dict without ``"time"``
+        takes the time of the event before it (0 for the first), so that it
+        keeps its place among timed events instead of moving to the start.
+        """
+        return cls._build((f"event {position}", item) for position, item in enumerate(events))
 
     @classmethod
     def load(cls, path: str | Path) -> History:
-        """Read a history file: our JSON Lines, or Jepsen's one-map-per-line EDN.
+        """Read a history file: our JSON Lines, or Jepsen's or Knossos' EDN.
 
-        Jepsen keywords become strings (``:read`` -> ``"read"``) and ``nil``
-        becomes None. A line that is neither names its line number.
+        JSON Lines: one object per line. EDN: maps one after another (one per
+        line, or spread over lines), or one vector/list of maps. Keywords
+        become strings (``:read`` -> ``"read"``), ``nil`` becomes None, sets
+        become sorted lists. Blank lines, ``;`` comment lines and a UTF-8
+        byte-order mark are skipped. Events keep the file's order, and one
+        without a time takes the time of the event before it.
+
+        Raises :class:`HistoryError` naming the file and the line (where the
+        bad event starts) for anything else. Pairing problems (a completion
+        without an invoke, ...) are left for :meth:`operations`, whose
+        messages name the same file and line.
         """
         source = Path(path)
         try:
-            text = source.read_text(encoding="utf-8")
+            data = source.read_bytes()
         except OSError as error:
             raise HistoryError(f"{source}: cannot read history ({error.strerror})") from error
-        rows: list[dict[str, Any]] = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            stripped = line.strip()
-            if not stripped or stripped.startswith(";"):
-                continue
-            rows.append(_parse_line(stripped, f"{source}:{number}"))
-        return cls.from_events(
-            _event_from_row(row, f"{source}:{position + 1}") for position, row in enumerate(rows)
-        )
+        text = _decode(data, source)
+        rows = _edn_rows(text, source) if _starts_as_edn(text) else _json_rows(text, source)
+        lines: list[int] = []
+
+        def located() -> Iterator[tuple[str, dict[str, Any]]]:
+            # One pass, rows read as they are built: the first error in file
+            # order is the one reported, syntax or field.
+            for line, row in rows:
+                lines.append(line)
+                yield f"{source}:{line}", row
+
+        history = cls._build(located())
+        history._source_file, history._source_lines = str(source), lines
+        return history
+
+    @classmethod
+    def _build(cls, items: Iterable[tuple[str, Event | dict[str, Any]]]) -> History:
+        """A history of ``(where, event or dict)`` items, numbered in order."""
+        built: list[Event] = []
+        previous_time = 0
+        for position, (where, item) in enumerate(items):
+            if isinstance(item, Event):
+                event = item
+            else:
+                if isinstance(item, dict) and "time" not in item:
+                    # The file order is the history order: time 0 would move
+                    # this event before every timed one.
+                    item = {**item, "time": previous_time}
+                event = Event.from_dict(item, where=where)
+            if event.index != position:
+                event = Event(**{**asdict(event), "index": position})
+            previous_time = event.time
+            built.append(event)
+        return cls(events=built, origin_ns=0)
 
 
-def _parse_line(line: str, where: str) -> dict[str, Any]:
-    # Jepsen prints maps ({:type :invoke ...}) and, lately, records
-    # (#jepsen.history.Op{...}); our JSON objects start with {" instead.
-    if line.startswith("#") or line[1:].lstrip().startswith(":"):
-        from .edn import parse_map  # Jepsen's EDN, a small reader of our own
+_ACCEPTED = ("a history is UTF-8 text, JSON Lines or Jepsen EDN (one JSON object per line; "
+             "EDN maps, or one vector/list of them)")
 
-        try:
-            return parse_map(line)
-        except ValueError as error:
-            raise HistoryError(f"{where}: not a Jepsen EDN map: {error}") from error
+
+def _decode(data: bytes, source: Path) -> str:
+    """The file's text, without a byte-order mark; HistoryError if not UTF-8."""
     try:
-        data = json.loads(line)
-    except json.JSONDecodeError as error:
+        # utf-8-sig drops the BOM some Windows editors put first.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
         raise HistoryError(
-            f"{where}: not JSON ({error.msg} at column {error.colno}); expected one JSON "
-            "object per line, or one Jepsen EDN map per line"
-        ) from error
-    if not isinstance(data, dict):
-        raise HistoryError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    return data
+            f"{source}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x} at byte "
+            f"{column} of the line); {_ACCEPTED}"
+        ) from None
 
 
-def _event_from_row(row: dict[str, Any], where: str) -> Event:
-    return Event.from_dict(row, where=where)
+def _starts_as_edn(text: str) -> bool:
+    """True when the file's first form is EDN rather than a JSON object.
+
+    Jepsen prints maps (``{:type :invoke ...}``) and records
+    (``#jepsen.history.Op{...}``), Knossos a vector or list of maps; our
+    JSON objects start with ``{"``. The first form decides for the whole
+    file: a file is JSON Lines or EDN, never both.
+    """
+    first = _significant(text, 0)
+    if first >= len(text):
+        return False
+    if text[first] == "{":
+        # "{" may end its line, with the first key on the next one.
+        key = _significant(text, first + 1)
+        return text[key:key + 1] == ":"
+    return text[first] in "#[("
+
+
+def _significant(text: str, pos: int) -> int:
+    """The position of the first character at or after ``pos`` that is not
+    blank or in a ``;`` comment (``len(text)`` if none)."""
+    n = len(text)
+    while pos < n:
+        char = text[pos]
+        if char in " \t\r\n,":
+            pos += 1
+        elif char == ";":  # a comment line, in either format
+            end = text.find("\n", pos)
+            pos = n if end < 0 else end
+        else:
+            return pos
+    return n
+
+
+def _edn_rows(text: str, source: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    from .edn import EdnError, read_events  # imported late: JSON files never need it
+
+    try:
+        yield from read_events(text)
+    except EdnError as error:
+        raise HistoryError(f"{source}:{error.line}: not a Jepsen EDN map: {error}") from error
+
+
+def _json_rows(text: str, source: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    # Split on "\n" only, as editors number lines: str.splitlines would also
+    # split at characters like U+2028, which JSON strings may hold raw.
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(";"):
+            continue
+        where = f"{source}:{number}"
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            raise HistoryError(
+                f"{where}: not JSON ({error.msg} at column {error.colno}); expected one "
+                "JSON object per line, or Jepsen EDN"
+            ) from error
+        except RecursionError:
+            raise HistoryError(
+                f"{where}: values nested too deep for Python's JSON reader; {_ACCEPTED}"
+            ) from None
+        if not isinstance(data, dict):
+            raise HistoryError(f"{where}: expected a JSON object, got {type(data).__name__}")
+        yield number, data
 
 
 def _pair(invoke: Event, completion: Event | None) -> Operation:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_partition import History, HistoryError
+from pytest_partition.checkers import cap_verdict, linearizable
 
 
 def test_events_get_increasing_index_and_time() -> None:
@@ -59,13 +60,13 @@ def test_a_process_with_two_open_invokes_is_rejected() -> None:
     history = History()
     history.append(process=0, type="invoke", f="get", key="x")
     history.append(process=0, type="invoke", f="get", key="y")
-    with pytest.raises(HistoryError, match="process 0 invokes 'get' while"):
+    with pytest.raises(HistoryError, match="^event 1: process 0 invokes 'get' while"):
         history.operations()
 
 
 def test_completion_without_invoke_is_rejected() -> None:
     history = History.from_events([{"process": 3, "type": "ok", "f": "get"}])
-    with pytest.raises(HistoryError, match="without an invoke"):
+    with pytest.raises(HistoryError, match="^event 0: process 3 completes 'get' .*without an"):
         history.operations()
 
 
@@ -113,3 +114,161 @@ def test_unknown_fields_from_other_tools_are_ignored(tmp_path: Path) -> None:
                     '{"process": 0, "type": "ok", "f": "get", "value": 3}\n')
     (op,) = History.load(path).operations()
     assert op.output == 3
+
+
+# -- loading real files: lines, encodings, depth, missing times, pairing ----
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    """A history file under tmp_path holding ``text`` (bytes are written as they are)."""
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("name", "text", "line", "message"), [
+    pytest.param(
+        "history.edn",
+        "; header comment\n\n; another\n"
+        "{:type :invoke, :f :read, :value nil, :process 0, :time 1}\n"
+        "{:type :ok, :f :read, :value nil, :process 0, :time 2}\n"
+        "{:type :crash, :f :read, :value nil, :process 1, :time 3}\n",
+        6, "type 'crash' is not one of", id="edn-bad-type"),
+    pytest.param(
+        "history.jsonl",
+        '{"process": 0, "type": "invoke", "f": "put", "value": 1}\n\n\n'
+        '{"process": 0, "type": "ok", "value": 1}\n',
+        4, "missing field(s) f", id="jsonl-missing-f"),
+    pytest.param(
+        "history.jsonl",
+        '; a comment\n{"process": 0, "type": "invoke", "f": "put"}\n\n{"process": 0, "type"\n',
+        4, "not JSON", id="jsonl-syntax"),
+])
+def test_load_errors_count_blank_and_comment_lines(
+    tmp_path: Path, name: str, text: str, line: int, message: str
+) -> None:
+    path = write(tmp_path, name, text)
+    with pytest.raises(HistoryError) as raised:
+        History.load(path)
+    assert f"{path}:{line}: {message}" in str(raised.value)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    pytest.param("bom.edn",
+                 "{:type :invoke, :f :write, :value 1, :process 0, :time 1}\n"
+                 "{:type :ok, :f :write, :value 1, :process 0, :time 2}\n", id="edn"),
+    pytest.param("bom.jsonl",
+                 '{"process": 0, "type": "invoke", "f": "put", "value": 1}\n'
+                 '{"process": 0, "type": "ok", "f": "put", "value": 1}\n', id="jsonl"),
+])
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path, name: str, text: str) -> None:
+    path = write(tmp_path, name, b"\xef\xbb\xbf" + text.encode())
+    (op,) = History.load(path).operations()
+    assert (op.type, op.value) == ("ok", 1)
+
+
+@pytest.mark.parametrize(("data", "line"), [
+    pytest.param(b"\xff\xfe\x00{:type :invoke}\n", 1, id="first-line"),
+    pytest.param(b'{"process": 0, "type": "invoke", "f": "put"}\n\n{"process": 0, "f": "\xe9"}\n',
+                 3, id="later-line"),
+])
+def test_bytes_that_are_not_utf8_name_the_file_and_line(
+    tmp_path: Path, data: bytes, line: int
+) -> None:
+    path = write(tmp_path, "history.edn", data)
+    with pytest.raises(HistoryError) as raised:
+        History.load(path)
+    assert str(raised.value).startswith(f"{path}:{line}: not UTF-8 text")
+    assert "JSON Lines or Jepsen EDN" in str(raised.value)  # says what is accepted
+
+
+@pytest.mark.parametrize(("name", "head"), [
+    pytest.param("deep.edn", "\n{:type :invoke, :f :write, :process 0, :value ", id="edn"),
+    pytest.param("deep.jsonl", '\n{"type": "invoke", "f": "write", "process": 0, "value": ',
+                 id="jsonl"),
+])
+def test_absurdly_deep_nesting_is_a_history_error(tmp_path: Path, name: str, head: str) -> None:
+    path = write(tmp_path, name, head + "[" * 100_000 + "]" * 100_000 + "}\n")
+    with pytest.raises(HistoryError) as raised:
+        History.load(path)
+    assert str(raised.value).startswith(f"{path}:2: ")
+    assert "nested" in str(raised.value)
+
+
+def test_an_event_without_time_takes_the_time_of_the_event_before_it(tmp_path: Path) -> None:
+    rows = [{"process": 0, "type": "invoke", "f": "write", "value": 1},
+            {"process": 0, "type": "ok", "f": "write", "value": 1, "time": 200},
+            {"process": 1, "type": "invoke", "f": "read"},
+            {"process": 1, "type": "ok", "f": "read", "time": 300},
+            {"process": 1, "type": "invoke", "f": "read"}]
+    built = History.from_events(rows)
+    assert [e.time for e in built] == [0, 200, 200, 300, 300]
+    path = write(tmp_path, "h.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    assert [e.time for e in History.load(path)] == [0, 200, 200, 300, 300]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    pytest.param(
+        "; c\n\n{:type :invoke, :f :write, :value 1, :process 0, :time 1}\n; c\n"
+        "{:type :ok, :f :write, :value 1, :process 1, :time 2}\n",
+        "{path}:5: process 1 completes 'write' (ok) without an invoke before it",
+        id="ok-without-invoke"),
+    pytest.param(
+        "{:type :invoke, :f :write, :value 1, :process 0, :time 1}\n"
+        "{:type :invoke, :f :write, :value 2, :process 0, :time 2}\n",
+        "{path}:2: process 0 invokes 'write' while its 'write' from {path}:1 has not",
+        id="double-invoke"),
+    pytest.param(
+        "{:type :invoke, :f :write, :value 1, :process 0, :time 1, :index 10}\n"
+        "{:type :ok, :f :write, :value 1, :process 0, :time 2, :index 11}\n"
+        "{:type :info, :f :write, :value 1, :process 0, :time 3, :index 12}\n",
+        "{path}:3: process 0 completes 'write' (info) without an invoke",
+        id="extra-completion"),
+    pytest.param(
+        "{:type :invoke, :f :write, :value 1, :process 0, :time 1}\n"
+        "{:type :ok, :f :read, :value 1, :process 0, :time 2}\n",
+        "{path}:2: completion f 'read' does not match the invoke at {path}:1 (f 'write')",
+        id="f-mismatch"),
+])
+def test_pairing_errors_of_a_loaded_history_name_the_file_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, "history.edn", text)
+    history = History.load(path)  # lenient: every event is kept
+    assert len(history) == text.count("{")
+    expected = message.format(path=path)
+    with pytest.raises(HistoryError) as raised:
+        history.operations()
+    assert expected in str(raised.value)
+    with pytest.raises(HistoryError) as raised:
+        history.snapshot().operations()
+    assert expected in str(raised.value)
+    # A checker turns the error into an "unknown" verdict; the line must reach it.
+    result = linearizable(history, "register")
+    assert result.valid == "unknown" and expected in result.explain()
+
+
+def test_events_appended_after_loading_are_named_by_index(tmp_path: Path) -> None:
+    path = write(tmp_path, "h.edn", "{:type :invoke, :f :read, :process 0}\n")
+    history = History.load(path)
+    assert history.source(0) == f"{path}:1"
+    history.append(process=0, type="invoke", f="read")
+    assert history.source(1) == "event 1"
+    with pytest.raises(HistoryError, match=r"^event 1: process 0 invokes 'read' while its "
+                                           r"'read' from .*h\.edn:1 has not"):
+        history.operations()
+
+
+def test_the_pairing_message_shown_in_the_docs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "history.edn", "; c\n\n{:type :invoke, :f :write, :value 1, :process 0}\n"
+                                   "; c\n{:type :ok, :f :write, :value 1, :process 1}\n")
+    result = linearizable(History.load("history.edn"), "register")
+    shown = "history.edn:5: process 1 completes 'write' (ok) without an invoke before it"
+    assert result.valid == "unknown" and shown in result.explain()
+    assert shown in cap_verdict(History.load("history.edn")).sentence

@@ -124,3 +124,122 @@ def test_a_bad_line_names_its_line_number(tmp_path: Path) -> None:
     with pytest.raises(HistoryError) as caught:
         History.load(path)
     assert f"{path}:5: not a Jepsen EDN map: missing '}}'" in str(caught.value)
+
+
+# -- whole files: Knossos vectors, maps over several lines -----------------
+
+KNOSSOS_VECTOR = """\
+; a Knossos test history: one vector of maps
+[{:process 0, :type :invoke, :f :write, :value 0}
+ {:process 0, :type :ok, :f :write, :value 0}
+ ; read 3 while 4 is being written: nobody wrote 3
+ {:process 1, :type :invoke, :f :read, :value nil}
+ {:process 2, :type :invoke, :f :write, :value 4}
+ {:process 1, :type :ok, :f :read, :value 3}
+ {:process 2, :type :ok, :f :write, :value 4}]
+"""
+
+
+@pytest.mark.parametrize("text", [
+    KNOSSOS_VECTOR,
+    KNOSSOS_VECTOR.replace("[{", "({").replace("4}]", "4}\n)"),
+], ids=["vector", "list"])
+def test_a_knossos_file_of_one_vector_or_list_loads(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "knossos.edn"
+    path.write_text(text, encoding="utf-8")
+    history = History.load(path)
+    assert [(e.process, e.type, e.value) for e in history][-2:] == [(1, "ok", 3), (2, "ok", 4)]
+    assert [history.source(i).rsplit(":", 1)[1] for i in range(len(history))] == \
+        ["2", "3", "5", "6", "7", "8"]
+    result = linearizable(history, "register")
+    assert result.valid is False and "no operation ever wrote 3" in result.explanation
+
+
+def test_maps_may_span_several_lines(tmp_path: Path) -> None:
+    path = tmp_path / "pretty.edn"
+    path.write_text("{:type :invoke\n :f :read, :value nil, :process 0}\n"
+                    "{:type :ok,\n :f :read,\n :value nil,\n :process 0}"
+                    "  {:type :invoke, :f :read, :process 1}\n", encoding="utf-8")
+    history = History.load(path)
+    assert [(e.type, e.process) for e in history] == [("invoke", 0), ("ok", 0), ("invoke", 1)]
+    assert [history.source(i) for i in range(3)] == [f"{path}:{n}" for n in (1, 3, 6)]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # An event inside the vector is named by its own line.
+    pytest.param("[{:type :invoke, :f :read, :process 0}\n\n {:type :crash, :f :r, :process 0}]\n",
+                 "{path}:3: type 'crash' is not one of", id="bad-event-in-vector"),
+    pytest.param("[{:type :invoke, :f :read, :process 0}\n [:not :a :map]]\n",
+                 "{path}:2: not a Jepsen EDN map: expected a map {{...}}, got a vector/list",
+                 id="vector-in-vector"),
+    # A vector holds the whole history: nothing may follow it.
+    pytest.param("[{:type :invoke, :f :read, :process 0}]\n{:type :ok, :f :read, :process 0}\n",
+                 "{path}:2: not a Jepsen EDN map: unexpected '{{:type :ok, ' at line 2, column 1 "
+                 "after the vector/list that holds the history", id="map-after-vector"),
+    # A map left open is named by the line where it starts; the reader says where.
+    pytest.param("{:type :invoke, :f :read, :process 0}\n\n{:type :ok,\n :f :read, :value\n",
+                 "{path}:3: not a Jepsen EDN map: missing '}}' for the bracket opened at "
+                 "line 3, column 1", id="truncated"),
+    pytest.param("{:type :invoke, :f :read,\n :process 0, :value [1 2}\n",
+                 "{path}:1: not a Jepsen EDN map: unexpected '}}' with no matching opening "
+                 "bracket at line 2, column 25", id="wrong-closer"),
+    # A log line is not a history.
+    pytest.param("{:type :invoke, :f :read, :process 0}\nINFO  jepsen.util - 4\t:invoke\tnil\n",
+                 "{path}:2: not a Jepsen EDN map: expected a map {{...}}, got symbol 'INFO'",
+                 id="log-line"),
+])
+def test_errors_in_whole_file_edn_name_the_line_where_the_form_starts(
+        tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "history.edn"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(HistoryError) as caught:
+        History.load(path)
+    assert message.format(path=path) in str(caught.value)
+
+
+# -- sets ------------------------------------------------------------------
+
+def test_equal_sets_read_equal_whatever_their_print_order() -> None:
+    assert parse("#{1 2}") == parse("#{2 1}") == [1, 2]
+    mixed = parse('#{"b" 2 :a nil 1.5 [1 "x"] true {:k #{3 1}} "a" -7 false}')
+    assert mixed == [None, False, True, -7, 1.5, 2, "a", "a", "b", [1, "x"], {"k": [1, 3]}]
+    assert parse('#{{:k #{1 3}} [1 "x"] false -7 "a" true 1.5 nil :a 2 "b"}') == mixed
+    assert parse("#{#{2 1} #{0}}") == [[0], [1, 2]]
+    assert parse("{#{2 1} :x}") == parse("{#{1 2} :x}") == {(1, 2): "x"}
+
+
+def test_a_set_written_in_one_order_and_read_in_another_is_the_same_value(
+        tmp_path: Path) -> None:
+    path = tmp_path / "sets.edn"
+    path.write_text("{:type :invoke, :f :write, :value #{1 2}, :process 0, :time 5}\n"
+                    "{:type :ok, :f :write, :value #{1 2}, :process 0, :time 6}\n"
+                    "{:type :invoke, :f :read, :value nil, :process 1, :time 7}\n"
+                    "{:type :ok, :f :read, :value #{2 1}, :process 1, :time 8}\n",
+                    encoding="utf-8")
+    assert linearizable(History.load(path), "register").valid is True
+
+
+# -- depth, and events without :time -----------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "[" * 50_000 + "]" * 50_000,
+    "{:a " * 50_000 + "1" + "}" * 50_000,
+    "#tag " * 50_000 + "1",
+    "[" + "#_ " * 50_000 + "1 2]",
+], ids=["vectors", "maps", "tags", "discards"])
+def test_deep_nesting_is_a_value_error_not_a_crash(text: str) -> None:
+    with pytest.raises(ValueError, match="nested more than 100 deep"):
+        parse(text)
+    assert parse("[" * 90 + "]" * 90) is not None  # real values stay far below the limit
+
+
+def test_events_without_time_keep_their_place_in_a_timed_history(tmp_path: Path) -> None:
+    # The read starts after the write ended, in file order: it must see 1, not nil.
+    path = tmp_path / "mixed-time.edn"
+    path.write_text("{:type :invoke, :f :write, :value 1, :process 0, :time 100}\n"
+                    "{:type :ok, :f :write, :value 1, :process 0, :time 200}\n"
+                    "{:type :invoke, :f :read, :value nil, :process 1}\n"
+                    "{:type :ok, :f :read, :value nil, :process 1}\n", encoding="utf-8")
+    history = History.load(path)
+    assert [e.time for e in history] == [100, 200, 200, 200]
+    assert linearizable(history, "register").valid is False

@@ -112,6 +112,14 @@ class Node:
         """True while the process exists (paused counts as running)."""
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code of a node that exited on its own (a crash), else None.
+
+        None while it runs, and after the cluster killed or stopped it.
+        """
+        return self.process.poll() if self.process is not None else None
+
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last ``lines`` lines of the node's log, made safe to print.
 

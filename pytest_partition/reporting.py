@@ -144,6 +144,11 @@ def report_sections(analyses: Sequence[tuple[Cluster, Analysis]], *, artifacts: 
         around = faults_around(analysis.history, analysis.culprits)
         if around:
             sections.append((f"partition: faults around it{suffix}", _trim(around)))
+        crashed = [f"node {name} exited on its own with code {node.exit_code} while the "
+                   "test ran: calls to it were refused from then on (see its log below)"
+                   for name, node in cluster.nodes.items() if node.exit_code is not None]
+        if crashed:
+            sections.append((f"partition: nodes that exited{suffix}", "\n".join(crashed)))
         for name, node in cluster.nodes.items():
             sections.append((f"partition: log of node {name} (last lines){suffix}",
                              node.log_tail() or "(empty)"))

@@ -77,6 +77,44 @@ def test_failure_report_says_everything_in_order(tester: pytest.Pytester) -> Non
                                  "--partition-seed=5"])
 
 
+CRASH = """
+import os, signal
+import pytest
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+from pytest_partition import OperationError, Unavailable
+
+@pytest.mark.cluster(nodes=3, mode="ap")
+def test_a_node_dies(cluster):
+    victim = cluster.nodes["n2"]
+    os.kill(victim.pid, signal.SIGKILL)  # a crash nobody asked for
+
+    def refused():  # once its port is closed for good
+        try:
+            cluster.client("n2").get("k")
+        except Unavailable:
+            return True
+        except OperationError:
+            return False
+        return False
+
+    assert Retrying(stop=stop_after_delay(10), wait=wait_fixed(0.05),
+                    retry=retry_if_result(lambda done: not done))(refused)
+    assert False, "the test fails after the crash"
+"""
+
+
+def test_the_report_says_which_node_exited_on_its_own(tester: pytest.Pytester) -> None:
+    tester.makepyfile(test_crash=CRASH)
+    result = tester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*partition: nodes that exited*",
+        "node n2 exited on its own with code -9 while the test ran: calls to it were "
+        "refused from then on (see its log below)",
+    ])
+    assert "node n1 exited" not in result.stdout.str()
+
+
 def artifacts_of(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir()) if root.exists() else []
 

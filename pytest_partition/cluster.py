@@ -192,9 +192,17 @@ class Cluster:
     @property
     def network(self) -> Network:
         """The network controller (links, cuts, latency)."""
-        if self._network is None:
-            raise ClusterError("cluster is not started")
+        self._require_running()
+        assert self._network is not None
         return self._network
+
+    def _require_running(self) -> None:
+        if self._stopped:
+            raise ClusterError("the cluster is stopped: its nodes and network are gone "
+                               "(a Cluster runs once; make a new one)")
+        if self._network is None:
+            raise ClusterError("the cluster is not started: call start(), or use "
+                               "'with Cluster(...) as cluster:'")
 
     # -- processes ---------------------------------------------------------------
 
@@ -296,6 +304,7 @@ class Cluster:
                 self._network.unwatch(pid)
 
     def _node(self, name: str) -> Node:
+        self._require_running()
         if name not in self.nodes:
             raise KeyError(f"unknown node {name!r}; the cluster's nodes are {', '.join(self.names)}")
         return self.nodes[name]

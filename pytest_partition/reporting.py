@@ -92,6 +92,11 @@ def _trim(lines: Sequence[str], limit: int = MAX_SECTION_LINES) -> str:
 
 def describe_fault(event: Event) -> str:
     """A fault event as one line: time, what, and the spec or node."""
+    return f"{event.time / 1e6:9.1f} ms  {fault_words(event)}"
+
+
+def fault_words(event: Event) -> str:
+    """What a fault event did: ``partition A,B|C (A,B|C)``, ``kill n1``."""
     value = event.value
     what = event.f
     if isinstance(value, dict) and "spec" in value:
@@ -105,7 +110,18 @@ def describe_fault(event: Event) -> str:
         what += f" {event.node}"
     elif isinstance(value, dict) and "ms" in value:
         what += f" {value['ms']:g} ms"
-    return f"{event.time / 1e6:9.1f} ms  {what}"
+    return what
+
+
+def faults_in_words(history: History) -> str | None:
+    """The distinct faults a test applied itself (no heals), or None."""
+    undo = {"heal", "resume", "restart"}
+    seen = dict.fromkeys(fault_words(e) for e in history.faults()
+                         if e.type != "invoke" and e.f not in undo)
+    if not seen:
+        return None
+    words = list(seen)
+    return ", ".join(words[:3]) + (f" and {len(words) - 3} more" if len(words) > 3 else "")
 
 
 def faults_around(history: History, culprits: Sequence[Operation]) -> list[str]:
@@ -209,7 +225,8 @@ def summary_row(nodeid: str, analysis: Analysis, *, spec: str | None,
     counts = analysis.counts
     return {
         "test": nodeid,
-        "faults": spec or nemesis or (analysis.run.nemesis if analysis.run else None) or "-",
+        "faults": (spec or nemesis or (analysis.run.nemesis if analysis.run else None)
+                   or faults_in_words(analysis.history) or "-"),
         "ops": f"{counts['ok']}/{counts['fail']}/{counts['info']}",
         "sides": analysis.sides(),
         "verdict": analysis.verdict.verdict,

@@ -129,7 +129,7 @@ def test_failed_start_leaves_no_process(toy_command: list[str], tmp_path: Path) 
         cluster.start()
     pids = [node.process.pid for node in cluster.nodes.values() if node.process]
     assert pids == []  # all discarded
-    assert cluster.network._proc.poll() is not None
+    assert cluster._network is not None and cluster._network._proc.poll() is not None
 
 
 @pytest.mark.parametrize(
@@ -497,6 +497,21 @@ def test_stop_leaves_nothing_running(toy_command: list[str]) -> None:
     assert proxy.poll() == 0
     assert not cluster.workdir.exists(), "a work dir of our own is removed"
     assert set(threading.enumerate()) <= threads_before
+
+
+def test_using_a_cluster_before_start_or_after_stop_says_so(
+        toy_command: list[str], tmp_path: Path) -> None:
+    cluster = Cluster(2, command=toy_command, workdir=tmp_path / "c")
+    with pytest.raises(ClusterError, match="not started: call start"):
+        cluster.client("n1")
+    with pytest.raises(ClusterError, match="not started"):
+        cluster.partition("n1|n2")
+    with cluster:
+        pass
+    for action in (lambda: cluster.client("n1"), lambda: cluster.partition("n1|n2"),
+                   lambda: cluster.restart("n1"), lambda: cluster.kill("n1"), cluster.heal):
+        with pytest.raises(ClusterError, match="the cluster is stopped"):
+            action()
 
 
 def test_a_cluster_runs_once(toy_command: list[str]) -> None:

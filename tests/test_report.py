@@ -205,6 +205,22 @@ def test_terminal_summary_and_junit_properties(tester: pytest.Pytester) -> None:
     assert properties["partition_verdict"].startswith("AP:")
 
 
+def test_the_summary_names_faults_applied_in_the_test_body(tester: pytest.Pytester) -> None:
+    tester.makepyfile("""
+        import pytest
+
+        @pytest.mark.cluster(nodes=3, mode="ap")
+        def test_body_faults(cluster):
+            with cluster.partitioned("n1|n2,n3"):
+                cluster.client("n1").put("k", 1)
+            cluster.kill("n3")
+    """)
+    result = tester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*::test_body_faults*partition n1|n2,n3, "
+                                 "kill n3*"])
+
+
 def test_long_runs_show_progress_in_verbose_mode(tester: pytest.Pytester) -> None:
     tester.makepyfile("""
         import pytest

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from tests_support import TOY_NODE
+
+import pytest_partition
 
 pytest_plugins = ["pytester"]
 
@@ -19,6 +22,16 @@ TOY = [sys.executable, {str(TOY_NODE)!r}]
 def pytest_partition_node_command(config, mode, bug):
     return TOY
 """
+
+
+@pytest.fixture(autouse=True)
+def _package_under_test_in_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # runpytest_subprocess starts a new interpreter whose sys.path has only
+    # the test's folder: without this it would import whichever copy of the
+    # package is installed (another checkout, say), not the one under test.
+    root = str(Path(pytest_partition.__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", root + (os.pathsep + existing if existing else ""))
 
 
 @pytest.fixture
@@ -272,3 +285,15 @@ def test_runs_under_xdist_with_one_seed_and_no_port_clash(toy: pytest.Pytester) 
     runs = [json.loads(p.read_text()) for p in Path(toy.path).glob("run-*.json")]
     assert {r["seed"] for r in runs} == {5}
     assert len({r["worker"] for r in runs}) == 2
+
+
+def test_subprocess_runs_import_the_package_under_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest_partition
+
+        def test_where():
+            print("package at", pytest_partition.__file__)
+    """)
+    result = pytester.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*package at {pytest_partition.__file__}*"])

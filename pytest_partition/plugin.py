@@ -192,14 +192,19 @@ def cluster_factory(
             on_fault=lambda c, event: config.hook.pytest_partition_fault(cluster=c, event=event),
         )
         cluster.on_progress = _progress_writer(config, item.nodeid)
+        start_error: NodeStartError | None = None
         try:
             cluster.start()
         except NodeStartError as error:
             failed_starts.append(cluster)
+            start_error = error
+        if start_error is not None:
             # The message says all there is (node, exit code, log tail); our
-            # own stack frames would only bury it.
-            pytest.fail(f"{type(error).__name__}: {error}\nnode logs: {cluster.workdir}",
-                        pytrace=False)
+            # own stack frames would only bury it. Failing outside the except
+            # block keeps pytest from printing the NodeStartError again as
+            # the context of the failure.
+            pytest.fail(f"{type(start_error).__name__}: {start_error}\n"
+                        f"node logs: {cluster.workdir}", pytrace=False)
         started.append(cluster)
         config.hook.pytest_partition_cluster_started(cluster=cluster)
         if nemesis_mark is not None and len(started) == 1:

@@ -257,6 +257,8 @@ def test_node_start_failure_is_a_setup_error_naming_the_node(pytester: pytest.Py
     result.stdout.fnmatch_lines(["*NodeStartError: node n?: exited before it was ready "
                                  "(exit code 5)*", "*exiting early with 5 as asked*"])
     assert "cluster.py" not in result.stdout.str(), "no traceback of our internals"
+    assert "During handling" not in result.stdout.str(), "no chained exception"
+    assert result.stdout.str().count("exiting early with 5 as asked") == 1, "message once"
     logs = result.stdout.str().split("node logs: ")[1].split()[0]
     assert "exiting early with 5" in (Path(logs) / "n1.log").read_text()
 

@@ -455,3 +455,21 @@ def test_subprocess_runs_import_the_package_under_test(pytester: pytest.Pytester
     result = pytester.runpytest_subprocess("-s")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"*package at {pytest_partition.__file__}*"])
+
+
+def test_a_closer_marker_drops_a_farther_command_with_none() -> None:
+    from pytest_partition.settings import (
+        CLUSTER_MARKER_ARGS,
+        OPTIONS,
+        Settings,
+        cluster_kwargs,
+        merge_marker_args,
+    )
+
+    settings = Settings(**{o.name.replace("-", "_"): o.default for o in OPTIONS} | {"seed": 1})
+    marks = [("@pytest.mark.cluster", (), {"bug": "stale-read", "command": None}),
+             ("@pytest.mark.cluster of test_x.py", (3,), {"command": ["my-node"]})]
+    kwargs = cluster_kwargs(merge_marker_args("cluster", marks, ("nodes",), CLUSTER_MARKER_ARGS),
+                            settings)
+    assert kwargs["bug"] == "stale-read" and kwargs["nodes"] == 3
+    assert "command" not in kwargs, "the reference store, which plants the bug"

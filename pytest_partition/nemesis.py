@@ -277,7 +277,7 @@ def as_nemesis(value: Nemesis | str | Sequence[str], interval: float = 0.5,
     if isinstance(value, str):
         return Nemesis(value, interval=interval, heal_interval=heal_interval)
     if not isinstance(value, Iterable):
-        raise ValueError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")
+        raise TypeError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")
     specs = list(value)
     if not specs or not all(isinstance(s, str) for s in specs):
         raise ValueError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")

@@ -26,8 +26,8 @@ from pytest_partition.nemesis import as_nemesis
         (lambda: Cut("A|B", kind="x"), "Cut: kind='x' is not one of drop, reject"),
         (lambda: Cut(""), "Cut: spec='' is not accepted; give a partition spec"),
         (lambda: Cut(3), "Cut: spec=3 is not accepted"),  # type: ignore[arg-type]
-        (lambda: Latency(-3), "Latency: ms=-3 is out of range; accepted: a number of "
-                              "milliseconds >= 0 and <= 3600000"),
+        (lambda: Latency(-3), ("Latency: ms=-3 is out of range; accepted: a number of "
+                              "milliseconds >= 0 and <= 3600000")),
         (lambda: Latency(float("inf")), "Latency: ms=inf is not finite"),
         (lambda: Latency(10, jitter_ms=-1), "Latency: jitter_ms=-1 is out of range"),
         (lambda: Latency(10, links=5), "Latency: links=5 is not accepted"),  # type: ignore

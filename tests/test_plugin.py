@@ -75,10 +75,10 @@ def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) ->
         (["--partition-nodes=0"], "*node count 0 must be >= 1*"),
         (["--partition-start-timeout=soon"], "*'soon' is not a number of seconds*"),
         (["--partition-client-timeout=inf"],
-         "*--partition-client-timeout: 'inf' is not finite; accepted: a number of seconds > 0 "
-         "and <= 3600*"),
-        (["--partition-client-timeout=1e10"], "*'1e10' is out of range; accepted: a number of "
-         "seconds > 0 and <= 3600*"),
+         ("*--partition-client-timeout: 'inf' is not finite; accepted: a number of seconds > 0 "
+         "and <= 3600*")),
+        (["--partition-client-timeout=1e10"], ("*'1e10' is out of range; accepted: a number of "
+         "seconds > 0 and <= 3600*")),
         (["--partition-start-timeout=nan"], "*'nan' is not finite; accepted: *"),
         (["--partition-command="], "*the command is empty*"),
     ],
@@ -93,10 +93,10 @@ def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, args: lis
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("partition_client_timeout = -1", "*ini key partition_client_timeout: '-1' is out of "
-         "range; accepted: a number of seconds > 0 and <= 3600*"),
-        ("partition_start_timeout = inf", "*ini key partition_start_timeout: 'inf' is not "
-         "finite; accepted: a number of seconds > 0 and <= 3600*"),
+        ("partition_client_timeout = -1", ("*ini key partition_client_timeout: '-1' is out of "
+         "range; accepted: a number of seconds > 0 and <= 3600*")),
+        ("partition_start_timeout = inf", ("*ini key partition_start_timeout: 'inf' is not "
+         "finite; accepted: a number of seconds > 0 and <= 3600*")),
     ],
 )
 def test_bad_ini_value_names_the_key(pytester: pytest.Pytester, line: str, message: str) -> None:
@@ -155,12 +155,12 @@ ABC = '@pytest.mark.cluster(nodes=["A", "B", "C"])\n'
     [
         # Unknown arguments and bad values.
         (ABC + '@pytest.mark.partition("A,B|D")',
-         "@pytest.mark.partition: partition spec 'A,B|D': unknown node 'D'; the cluster's "
-         "nodes are A, B, C"),
+         ("@pytest.mark.partition: partition spec 'A,B|D': unknown node 'D'; the cluster's "
+         "nodes are A, B, C")),
         ('@pytest.mark.partition("n1->")', "*empty node name in 'n1->'*"),
         ("@pytest.mark.cluster(nodez=3)",
-         "@pytest.mark.cluster: unknown argument(s) nodez; accepted: nodes, mode, bug, command, "
-         "start_timeout, client_timeout, ping_method, env"),
+         ("@pytest.mark.cluster: unknown argument(s) nodez; accepted: nodes, mode, bug, command, "
+         "start_timeout, client_timeout, ping_method, env")),
         ('@pytest.mark.cluster(mode="ca")', "*: mode='ca' is not accepted; accepted: cp, ap"),
         ("@pytest.mark.partition()", "*needs at least one spec*"),
         ("@pytest.mark.partition(3)", "*spec 3 must be a string*"),
@@ -179,32 +179,32 @@ ABC = '@pytest.mark.cluster(nodes=["A", "B", "C"])\n'
          "*heal_interval=-1 is out of range; accepted: a number of seconds >= 0 and <= 3600"),
         # Wrong types.
         ("@pytest.mark.cluster(nodes=2.5)",
-         "@pytest.mark.cluster: nodes=2.5 is not accepted; accepted: a count (an integer "
-         ">= 1) or a list of node names"),
+         ("@pytest.mark.cluster: nodes=2.5 is not accepted; accepted: a count (an integer "
+         ">= 1) or a list of node names")),
         ('@pytest.mark.cluster(command="")',
          "@pytest.mark.cluster: command='' is not accepted: the command is empty; accepted: *"),
         ("@pytest.mark.cluster(command=\"python 'x\")",
          "*command=\"python 'x\" is not accepted: cannot split command*No closing quotation*"),
         ("@pytest.mark.cluster(command=[])", "*command=[] is not accepted*"),
         ('@pytest.mark.cluster(env={"X": 1})',
-         "@pytest.mark.cluster: env={'X': 1} is not accepted: the value of 'X' is not a "
-         "string; accepted: *"),
+         ("@pytest.mark.cluster: env={'X': 1} is not accepted: the value of 'X' is not a "
+         "string; accepted: *")),
         ('@pytest.mark.cluster(env={"PARTITION_NODE": "x"})',
          "*env=* is not accepted: PARTITION_NODE is set by pytest-partition*"),
         ("@pytest.mark.cluster(ping_method=3)",
          "@pytest.mark.cluster: ping_method=3 is not accepted; accepted: an XML-RPC method *"),
         ('@pytest.mark.cluster(ping_method="")', "*ping_method='' is not accepted*"),
         ('@pytest.mark.cluster(bug="nope")',
-         "@pytest.mark.cluster: bug='nope' is not a planted bug of the reference store in cp "
-         "mode; accepted: stale-read, ack-before-commit"),
+         ("@pytest.mark.cluster: bug='nope' is not a planted bug of the reference store in cp "
+         "mode; accepted: stale-read, ack-before-commit")),
         ('@pytest.mark.cluster(mode="ap", bug="stale-read")',
-         "*bug='stale-read' is not a planted bug of the reference store in ap mode; accepted: "
-         "no-anti-entropy, lost-update ('stale-read' is a bug of cp mode)"),
+         ("*bug='stale-read' is not a planted bug of the reference store in ap mode; accepted: "
+         "no-anti-entropy, lost-update ('stale-read' is a bug of cp mode)")),
         ('@pytest.mark.cluster(bug="stale-read", command=["my-node"])',
          "@pytest.mark.cluster: bug='stale-read' cannot be combined with command=*"),
         ("@pytest.mark.nemesis(42)",
-         "@pytest.mark.nemesis: spec=42 is not accepted; accepted: a partition spec or a list "
-         "of them*"),
+         ("@pytest.mark.nemesis: spec=42 is not accepted; accepted: a partition spec or a list "
+         "of them*")),
         ("@pytest.mark.nemesis(interval=1)", "@pytest.mark.nemesis needs a spec*"),
         (ABC + '@pytest.mark.nemesis(["A|B", "A|Q"])',
          "@pytest.mark.nemesis: partition spec 'A|Q': unknown node 'Q'*"),
@@ -410,8 +410,8 @@ def test_node_start_failure_is_a_setup_error_naming_the_node(pytester: pytest.Py
     """)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*NodeStartError: node n?: exited before it was ready "
-                                 "(exit code 5)*", "*exiting early with 5 as asked*"])
+    result.stdout.fnmatch_lines([("*NodeStartError: node n?: exited before it was ready "
+                                 "(exit code 5)*"), "*exiting early with 5 as asked*"])
     assert "cluster.py" not in result.stdout.str(), "no traceback of our internals"
     assert "During handling" not in result.stdout.str(), "no chained exception"
     assert result.stdout.str().count("exiting early with 5 as asked") == 1, "message once"

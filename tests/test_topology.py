@@ -93,11 +93,11 @@ def test_majority_ring_every_node_sees_a_majority(count: int) -> None:
         ("", "empty partition spec"),
         ("isolate:Z", "unknown node 'Z'"),
         ("halfs", "unknown node or named spec 'halfs'"),
-        ("A->A", "node 'A' is on both sides of 'A->A'; a one-way cut goes from some nodes "
-                 "to other nodes"),
+        ("A->A", ("node 'A' is on both sides of 'A->A'; a one-way cut goes from some nodes "
+                 "to other nodes")),
         ("A,B->B,C", "node 'B' is on both sides of 'A,B->B,C'"),
-        ("A,B,C", "'A,B,C' puts every node in one group, so it cuts nothing; separate the "
-                  "groups with '|'"),
+        ("A,B,C", ("'A,B,C' puts every node in one group, so it cuts nothing; separate the "
+                  "groups with '|'")),
         ("C, B,A; A->C", "'C, B,A' puts every node in one group"),
     ],
 )

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import ClusterError
+from .network import FAULT_KINDS
+from .settings import MAX_SECONDS, seconds_problem
 from .topology import Link
 
 if TYPE_CHECKING:
@@ -49,6 +51,16 @@ class Cut:
     spec: str
     kind: str = "drop"
 
+    def __post_init__(self) -> None:
+        # Checked now: in the schedule's thread a bad value would only
+        # surface when the nemesis stops, after the run. Node names are
+        # checked against the cluster when the Nemesis starts.
+        if not isinstance(self.spec, str) or not self.spec.strip():
+            raise ValueError(f"Cut: spec={self.spec!r} is not accepted; give a partition spec "
+                             "such as 'A,B|C', 'A->C' or 'random-halves'")
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"Cut: kind={self.kind!r} is not one of {', '.join(FAULT_KINDS)}")
+
     def start(self, cluster: Cluster, rng: random.Random) -> None:
         cluster.partition(self.spec, self.kind, rng=rng)
 
@@ -67,6 +79,27 @@ class Latency:
     jitter_ms: float = 0.0
     links: str | Iterable[Link] | None = None
 
+    def __post_init__(self) -> None:
+        accepted = f"accepted: a number of milliseconds >= 0 and <= {MAX_SECONDS * 1000:.0f}"
+        for name in ("ms", "jitter_ms"):
+            problem = seconds_problem(getattr(self, name), zero_ok=True, limit=MAX_SECONDS * 1000)
+            if problem is not None:
+                raise ValueError(f"Latency: {name}={getattr(self, name)!r} {problem}; {accepted}")
+        if self.links is None or (isinstance(self.links, str) and self.links.strip()):
+            return
+
+        def refused(links: object) -> ValueError:
+            return ValueError(f"Latency: links={links!r} is not accepted; give None (every "
+                              "link), a spec such as 'A->B;B->C', or a list of (src, dst) pairs")
+
+        if isinstance(self.links, str) or not isinstance(self.links, Iterable):
+            raise refused(self.links)
+        links = list(self.links)  # an iterator would be used up by the first round
+        if not all(isinstance(link, (tuple, list)) and len(link) == 2
+                   and all(isinstance(name, str) for name in link) for link in links):
+            raise refused(links)
+        self.links = [(src, dst) for src, dst in links]
+
     def start(self, cluster: Cluster, rng: random.Random) -> None:
         cluster.set_latency(self.ms, self.jitter_ms, self.links)
 
@@ -75,6 +108,11 @@ class Latency:
 
     def describe(self) -> str:
         return f"latency {self.ms:g}±{self.jitter_ms:g} ms"
+
+
+def _check_node(fault: str, node: object) -> None:
+    if not isinstance(node, str) or not node.strip():
+        raise ValueError(f"{fault}: node={node!r} is not accepted; give a node name or 'random'")
 
 
 def _pick(cluster: Cluster, node: str, rng: random.Random) -> str:
@@ -92,6 +130,9 @@ class Kill:
 
     node: str = "random"
     _victims: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_node("Kill", self.node)
 
     def start(self, cluster: Cluster, rng: random.Random) -> None:
         victim = _pick(cluster, self.node, rng)
@@ -112,6 +153,9 @@ class Pause:
 
     node: str = "random"
     _victims: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_node("Pause", self.node)
 
     def start(self, cluster: Cluster, rng: random.Random) -> None:
         victim = _pick(cluster, self.node, rng)
@@ -139,9 +183,21 @@ class Nemesis:
                  heal_interval: float | None = None) -> None:
         if not faults:
             raise ValueError("a Nemesis needs at least one fault, e.g. Nemesis('random-halves')")
-        if interval <= 0 or (heal_interval is not None and heal_interval < 0):
-            raise ValueError(f"interval must be > 0 and heal_interval >= 0 seconds, got "
-                             f"{interval!r} and {heal_interval!r}")
+        for position, fault in enumerate(faults, start=1):
+            if not isinstance(fault, str) and not all(
+                    callable(getattr(fault, method, None))
+                    for method in ("start", "stop", "describe")):
+                raise TypeError(
+                    f"fault {position} of the Nemesis, {fault!r}, is not a fault; give a "
+                    "partition spec (a string), a Cut, Latency, Kill or Pause, or an object "
+                    "with start(cluster, rng), stop(cluster) and describe()")
+        # An unbounded or NaN interval would make the schedule never end a fault.
+        if seconds_problem(interval) is not None:
+            raise ValueError(f"interval must be > 0 and <= {MAX_SECONDS:g} seconds, "
+                             f"got {interval!r}")
+        if heal_interval is not None and seconds_problem(heal_interval, zero_ok=True):
+            raise ValueError(f"heal_interval must be >= 0 and <= {MAX_SECONDS:g} seconds (or "
+                             f"None: the interval), got {heal_interval!r}")
         self.faults: list[Fault] = [Cut(f) if isinstance(f, str) else f for f in faults]
         self.interval = interval
         self.heal_interval = interval if heal_interval is None else heal_interval
@@ -220,6 +276,8 @@ def as_nemesis(value: Nemesis | str | Sequence[str], interval: float = 0.5,
         return value
     if isinstance(value, str):
         return Nemesis(value, interval=interval, heal_interval=heal_interval)
+    if not isinstance(value, Iterable):
+        raise TypeError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")
     specs = list(value)
     if not specs or not all(isinstance(s, str) for s in specs):
         raise ValueError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")

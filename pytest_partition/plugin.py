@@ -11,6 +11,7 @@ import json
 import random
 import shutil
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,25 @@ from .reporting import (
     write_artifacts,
 )
 from .seeds import derive_rng, derive_seed
-from .settings import OPTIONS, Settings, cluster_kwargs, nemesis_marker, partition_marker_specs
+from .settings import (
+    CLUSTER_MARKER_ARGS,
+    NEMESIS_MARKER_ARGS,
+    OPTIONS,
+    Mark,
+    MarkerError,
+    Settings,
+    cluster_kwargs,
+    merge_marker_args,
+    nemesis_settings,
+    partition_marker_specs,
+)
 from .topology import spec_id, validate_spec
 
 SETTINGS = pytest.StashKey[Settings]()
 CLUSTERS = pytest.StashKey[list[Cluster]]()
 CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 ANALYSES = pytest.StashKey[list[tuple[Cluster, Analysis]]]()
+READ_MARKERS = pytest.StashKey["_Markers"]()
 SEED_CACHE_KEY = "partition/seed"
 SUMMARY_PROPERTY = "partition_summary"
 XFAIL_PROPERTY = "partition_xfail_report"
@@ -48,7 +61,8 @@ MARKERS = (
     "partition(*specs): run the test once per partition spec ('A,B|C', 'A->C', "
     "'random-halves', ...); cluster.partitioned() applies it",
     "nemesis(spec, interval=0.5, heal_interval=None): run a seeded schedule of faults "
-    "during the test body (one spec, or a list of specs)",
+    "during the test body (one spec, or a list of specs); cluster and nemesis markers "
+    "of the test, its class and its module merge, the closest winning per argument",
 )
 
 
@@ -104,30 +118,100 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"partition: run seed {seed} (replay with --partition-seed={seed})"
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "cluster" not in metafunc.fixturenames and "partition_spec" not in metafunc.fixturenames:
-        return
-    definition = metafunc.definition
-    settings = metafunc.config.stash[SETTINGS]
+@dataclass(frozen=True)
+class _Markers:
+    """A test's cluster, nemesis and partition markers, read and checked."""
+
+    cluster: list[Mark]  # closest first; cluster_factory's arguments go in front
+    cluster_kwargs: dict[str, Any]
+    nemesis: tuple[list[str], float, float | None] | None
+    partition: list[str] | None
+
+
+def _uses_cluster(fixturenames: Any) -> bool:
+    # cluster_factory asks for partition_spec, so this covers it too.
+    return "cluster" in fixturenames or "partition_spec" in fixturenames
+
+
+def _marks(node: pytest.Item, name: str) -> list[Mark]:
+    """The markers called ``name`` of ``node``, closest first, each with where it sits."""
+    marks: list[Mark] = []
+    for owner, mark in node.iter_markers_with_node(name):
+        where = f"@pytest.mark.{name}"
+        if not isinstance(owner, pytest.Function):  # a class's or a module's marker
+            where += f" of {owner.nodeid}"
+        marks.append((where, mark.args, mark.kwargs))
+    return marks
+
+
+def _read_markers(node: pytest.Item, settings: Settings) -> _Markers:
+    """Read and check the markers of ``node``; raises MarkerError saying what is wrong."""
+    cluster_marks = _marks(node, "cluster")
+    kwargs = cluster_kwargs(
+        merge_marker_args("cluster", cluster_marks, ("nodes",), CLUSTER_MARKER_ARGS), settings)
+    names = node_names(kwargs["nodes"])
+    nemesis = None
+    nemesis_marks = _marks(node, "nemesis")
+    if nemesis_marks:
+        merged = merge_marker_args("nemesis", nemesis_marks, ("spec",), NEMESIS_MARKER_ARGS)
+        nemesis = nemesis_settings(merged)
+        for spec in nemesis[0]:
+            _check_spec(spec, names, merged.where("spec"))
+    partition = None
+    partition_marks = _marks(node, "partition")
+    if partition_marks:
+        # The closest partition marker alone: its specs are the test's
+        # parametrization, and a union with farther ones would be a guess.
+        where, args, kwargs_ = partition_marks[0]
+        partition = partition_marker_specs(args, kwargs_, where)
+        for spec in partition:
+            _check_spec(spec, names, where)
+    return _Markers(cluster_marks, kwargs, nemesis, partition)
+
+
+def _check_spec(spec: str, names: list[str], where: str) -> None:
     try:
-        marker = definition.get_closest_marker("cluster")
-        kwargs = cluster_kwargs(marker.args if marker else (), marker.kwargs if marker else {},
-                                settings)
-        names = node_names(kwargs["nodes"])
-        nemesis = definition.get_closest_marker("nemesis")
-        if nemesis is not None:
-            for spec in nemesis_marker(nemesis.args, nemesis.kwargs)[0]:
-                validate_spec(spec, names)
-        partition = definition.get_closest_marker("partition")
-        if partition is None:
-            return
-        specs = partition_marker_specs(partition.args, partition.kwargs)
-        for spec in specs:
-            validate_spec(spec, names)
-    except (ValueError, SpecError) as error:
-        pytest.fail(f"{definition.nodeid}: {error}", pytrace=False)
-    metafunc.parametrize("partition_spec", specs, ids=[spec_id(s) for s in specs],
-                         indirect=True)
+        validate_spec(spec, names)
+    except SpecError as error:
+        raise MarkerError(f"{where}: {error}") from None
+
+
+def _checked_markers(item: pytest.Item) -> _Markers:
+    """The item's markers, read once; a bad one fails the item (at setup) with its message."""
+    markers = item.stash.get(READ_MARKERS, None)
+    if markers is not None:
+        return markers
+    problem = ""
+    try:
+        markers = _read_markers(item, item.config.stash[SETTINGS])
+    except MarkerError as error:
+        problem = str(error)
+    else:
+        item.stash[READ_MARKERS] = markers
+        return markers
+    # Outside the except block: the message alone, without its context.
+    pytest.fail(problem, pytrace=False)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not _uses_cluster(metafunc.fixturenames):
+        return
+    try:
+        markers = _read_markers(metafunc.definition, metafunc.config.stash[SETTINGS])
+    except MarkerError:
+        # Not an error of the collection, which would stop the whole session:
+        # the test stays one item, and fails at its setup with the message.
+        return
+    if markers.partition is not None:
+        specs = markers.partition
+        metafunc.parametrize("partition_spec", specs, ids=[spec_id(s) for s in specs],
+                             indirect=True)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before any fixture: a bad marker fails its own test, and only it.
+    if _uses_cluster(getattr(item, "fixturenames", ())):
+        _checked_markers(item)
 
 
 @pytest.fixture
@@ -165,8 +249,7 @@ def cluster_factory(
     config = request.config
     settings = config.stash[SETTINGS]
     item = request.node
-    marker = item.get_closest_marker("cluster")
-    nemesis_mark = item.get_closest_marker("nemesis")
+    markers = _checked_markers(item)
     started: list[Cluster] = []
     failed_starts: list[Cluster] = []
     nemeses: list[Nemesis] = []
@@ -175,9 +258,20 @@ def cluster_factory(
     shutil.rmtree(folder, ignore_errors=True)  # a previous run of the same test
 
     def make(**overrides: Any) -> Cluster:
-        kwargs = cluster_kwargs(marker.args if marker else (), marker.kwargs if marker else {},
-                                settings)
-        kwargs.update(overrides)
+        __tracebackhide__ = True  # a bad argument's traceback ends in the test's call
+        kwargs = dict(markers.cluster_kwargs)
+        if overrides:
+            # Checked as one more marker, the closest: a bad value gets the
+            # same message as in a marker (a ValueError in the test body).
+            marks = [("cluster_factory()", (), overrides), *markers.cluster]
+            problem = ""
+            try:
+                kwargs = cluster_kwargs(
+                    merge_marker_args("cluster", marks, (), CLUSTER_MARKER_ARGS), settings)
+            except MarkerError as error:
+                problem = str(error)
+            if problem:
+                raise MarkerError(problem)
         if kwargs.get("command") is None:
             command = config.hook.pytest_partition_node_command(
                 config=config, mode=kwargs["mode"], bug=kwargs.get("bug"))
@@ -192,19 +286,23 @@ def cluster_factory(
             on_fault=lambda c, event: config.hook.pytest_partition_fault(cluster=c, event=event),
         )
         cluster.on_progress = _progress_writer(config, item.nodeid)
+        start_error: NodeStartError | None = None
         try:
             cluster.start()
         except NodeStartError as error:
             failed_starts.append(cluster)
+            start_error = error
+        if start_error is not None:
             # The message says all there is (node, exit code, log tail); our
-            # own stack frames would only bury it.
-            pytest.fail(f"{type(error).__name__}: {error}\nnode logs: {cluster.workdir}",
-                        pytrace=False)
+            # own stack frames would only bury it. Failing outside the except
+            # block keeps pytest from printing the NodeStartError again as
+            # the context of the failure.
+            pytest.fail(f"{type(start_error).__name__}: {start_error}\n"
+                        f"node logs: {cluster.workdir}", pytrace=False)
         started.append(cluster)
         config.hook.pytest_partition_cluster_started(cluster=cluster)
-        if nemesis_mark is not None and len(started) == 1:
-            specs, interval, heal_interval = nemesis_marker(nemesis_mark.args,
-                                                            nemesis_mark.kwargs)
+        if markers.nemesis is not None and len(started) == 1:
+            specs, interval, heal_interval = markers.nemesis
             schedule = as_nemesis(specs, interval, heal_interval)
             schedule.start(cluster, derive_rng(cluster.seed, "nemesis"))
             nemeses.append(schedule)

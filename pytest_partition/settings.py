@@ -1,16 +1,20 @@
 """Options, ini keys and markers resolved into one settings object.
 
 Every option is a ``--partition-NAME`` flag and a ``partition_NAME`` ini key.
-Precedence, lowest first: built-in default < ini < command line < marker.
-Values are parsed by the same functions wherever they come from, so a bad
-value gets the same clear message.
+Precedence, lowest first: built-in default < ini < command line < marker;
+markers of one kind merge per argument, the closest (test, then class, then
+module) winning. Values are checked by the same rules wherever they come
+from, so a bad value gets the same clear message.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import numbers
+import os
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +23,46 @@ from .node import node_names
 
 __all__ = [
     "CLUSTER_MARKER_ARGS",
+    "MAX_SECONDS",
+    "NEMESIS_MARKER_ARGS",
     "OPTIONS",
+    "MarkerArgs",
+    "MarkerError",
     "Option",
     "Settings",
     "cluster_kwargs",
-    "nemesis_marker",
+    "merge_marker_args",
+    "nemesis_settings",
     "partition_marker_specs",
+    "planted_bugs",
+    "seconds_problem",
 ]
+
+#: The longest duration any option or marker accepts (an hour): anything
+#: longer, or infinite, or NaN, is a typo that would make waits never end.
+MAX_SECONDS = 3600.0
+SECONDS_ACCEPTED = f"a number of seconds > 0 and <= {MAX_SECONDS:g}"
+SECONDS_OR_ZERO_ACCEPTED = f"a number of seconds >= 0 and <= {MAX_SECONDS:g}"
+
+
+def seconds_problem(value: object, *, zero_ok: bool = False,
+                    limit: float = MAX_SECONDS) -> str | None:
+    """What is wrong with ``value`` as a duration (``"is not finite"``, ...), or None.
+
+    Accepted: a real number (not a bool), finite, > 0 (>= 0 with
+    ``zero_ok``) and <= ``limit``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return "is not a number"
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return "is out of range"
+    if not math.isfinite(number):
+        return "is not finite"
+    if number < 0 or (number == 0 and not zero_ok) or number > limit:
+        return "is out of range"
+    return None
 
 
 def parse_seed(text: str) -> int | str:
@@ -65,13 +102,15 @@ def parse_count(text: str) -> int:
 
 
 def parse_seconds(text: str) -> float:
-    """A positive number of seconds."""
+    """A number of seconds > 0 and <= :data:`MAX_SECONDS`."""
     try:
         seconds = float(str(text).strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} seconds must be > 0")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds; accepted: {SECONDS_ACCEPTED}") from None
+    problem = seconds_problem(seconds)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}; accepted: {SECONDS_ACCEPTED}")
     return seconds
 
 
@@ -145,10 +184,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("command", "node command for clusters without command= (a shell-like string; "
            "placeholders {name} {port} {peers} {data_dir}); default: the reference store",
            parse_command, None),
-    Option("start-timeout", "seconds to wait for every node to answer ping() (default 10)",
-           parse_seconds, 10.0),
-    Option("client-timeout", "default timeout of recording clients in seconds (default 1.0)",
-           parse_seconds, 1.0),
+    Option("start-timeout", "seconds to wait for every node to answer ping() "
+           "(> 0 and <= 3600; default 10)", parse_seconds, 10.0),
+    Option("client-timeout", "default timeout of recording clients in seconds "
+           "(> 0 and <= 3600; default 1.0)", parse_seconds, 1.0),
     Option("ping-method", "XML-RPC method that says a node is ready (default ping)",
            parse_method, "ping"),
     Option("artifacts", "folder for each partition test's history, node logs, timeline and "
@@ -205,101 +244,246 @@ class Settings:
         return cls(**values)
 
 
+# -- markers -----------------------------------------------------------------
+
 CLUSTER_MARKER_ARGS = (
     "nodes", "mode", "bug", "command", "start_timeout", "client_timeout", "ping_method", "env",
 )
+NEMESIS_MARKER_ARGS = ("spec", "interval", "heal_interval")
+#: Set by the plugin for each node (the node contract); ``env=`` cannot change them.
+CONTRACT_VARIABLES = ("PARTITION_NODE", "PARTITION_PORT", "PARTITION_PEERS", "PARTITION_DATA_DIR")
+
+#: One marker as read from a test: where it sits (for messages), its args, its kwargs.
+Mark = tuple[str, tuple[Any, ...], Mapping[str, Any]]
 
 
-def cluster_kwargs(args: tuple[Any, ...], kwargs: Mapping[str, Any],
-                   settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for :class:`~pytest_partition.Cluster` from a cluster marker.
+class MarkerError(ValueError):
+    """A marker (or ``cluster_factory``) argument that cannot be used.
 
-    ``@pytest.mark.cluster(3)`` and ``@pytest.mark.cluster(nodes=3)`` are the
-    same; unknown or ill-typed arguments raise ValueError naming them.
+    The message names the marker, the argument and what would be accepted.
     """
-    where = "@pytest.mark.cluster"
-    if len(args) > 1:
-        raise ValueError(f"{where} takes at most one positional argument (nodes), got {args!r}")
-    given = dict(kwargs)
-    if args:
-        if "nodes" in given:
-            raise ValueError(f"{where}: nodes given both positionally and by name")
-        given["nodes"] = args[0]
-    unknown = sorted(set(given) - set(CLUSTER_MARKER_ARGS))
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown argument(s) {', '.join(unknown)}; accepted: "
-            f"{', '.join(CLUSTER_MARKER_ARGS)}"
-        )
+
+
+@dataclass(frozen=True)
+class MarkerArgs:
+    """The arguments of one kind of marker, merged over the markers of a test.
+
+    ``values`` holds, for each argument, the value given by the closest
+    marker that gives it; ``origins`` says where that marker sits, for
+    messages (``"@pytest.mark.cluster"`` on the test itself,
+    ``"@pytest.mark.cluster of test_x.py"`` on its module).
+    """
+
+    name: str
+    values: Mapping[str, Any]
+    origins: Mapping[str, str]
+
+    def where(self, argument: str) -> str:
+        """Where ``argument`` was given (the marker's name when it was not)."""
+        return self.origins.get(argument, f"@pytest.mark.{self.name}")
+
+    def bad(self, argument: str, reason: str) -> MarkerError:
+        """An error naming the marker, the argument and its value, then ``reason``."""
+        return MarkerError(f"{self.where(argument)}: {argument}={self.values[argument]!r} {reason}")
+
+
+def merge_marker_args(name: str, marks: Sequence[Mark], positional: Sequence[str],
+                      accepted: Sequence[str]) -> MarkerArgs:
+    """Merge the markers called ``name`` of one test, given closest first.
+
+    Per argument the closest marker wins (the test's own, then its class's,
+    then its module's); farther markers fill in what closer ones leave out.
+    Positional arguments are named by ``positional``. Raises
+    :class:`MarkerError` for an unknown argument or one given twice.
+    """
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for where, args, kwargs in reversed(marks):  # farthest first: closer ones overwrite
+        given = dict(kwargs)
+        if len(args) > len(positional):
+            raise MarkerError(
+                f"{where} takes at most {len(positional)} positional argument(s) "
+                f"({', '.join(positional)}), got {args!r}"
+            )
+        for key, value in zip(positional, args):
+            if key in given:
+                raise MarkerError(f"{where}: {key} given both positionally and by name")
+            given[key] = value
+        unknown = sorted(set(given) - set(accepted))
+        if unknown:
+            raise MarkerError(
+                f"{where}: unknown argument(s) {', '.join(unknown)}; accepted: "
+                f"{', '.join(accepted)}"
+            )
+        values.update(given)
+        origins.update(dict.fromkeys(given, where))
+    return MarkerArgs(name, values, origins)
+
+
+def planted_bugs(mode: str) -> tuple[str, ...]:
+    """The bugs the reference store can plant in ``mode``, as the store defines them."""
+    # Imported here: the store's protocol modules are only needed when a
+    # marker plants a bug, and the plugin should load fast.
+    from .store import ap, raft
+
+    return raft.BUGS if mode == "cp" else ap.BUGS
+
+
+def cluster_kwargs(given: MarkerArgs, settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for :class:`~pytest_partition.Cluster` from merged cluster markers.
+
+    Arguments the markers leave out come from ``settings`` (the options).
+    Raises :class:`MarkerError` naming the argument, its marker and what is
+    accepted, so that a bad value fails before any process starts.
+    """
+    values = given.values
     result: dict[str, Any] = {
-        "nodes": given.get("nodes", settings.nodes),
-        "mode": given.get("mode", settings.mode),
-        "bug": given.get("bug"),
-        "start_timeout": given.get("start_timeout", settings.start_timeout),
-        "client_timeout": given.get("client_timeout", settings.client_timeout),
-        "ping_method": given.get("ping_method", settings.ping_method),
-        "env": given.get("env"),
+        "nodes": values.get("nodes", settings.nodes),
+        "mode": values.get("mode", settings.mode),
+        "bug": values.get("bug"),
+        "start_timeout": values.get("start_timeout", settings.start_timeout),
+        "client_timeout": values.get("client_timeout", settings.client_timeout),
+        "ping_method": values.get("ping_method", settings.ping_method),
+        "env": _env(given),
     }
+    nodes = result["nodes"]
+    if isinstance(nodes, bool) or not (
+            isinstance(nodes, int)
+            or (isinstance(nodes, (list, tuple)) and all(isinstance(n, str) for n in nodes))):
+        raise given.bad("nodes", "is not accepted; accepted: a count (an integer >= 1) or a "
+                                 "list of node names")
     try:
-        node_names(result["nodes"])
+        node_names(nodes)
     except ValueError as error:
-        raise ValueError(f"{where}: {error}") from None
-    if result["mode"] not in MODES:
-        raise ValueError(f"{where}: mode {result['mode']!r} is not one of {', '.join(MODES)}")
-    if result["bug"] is not None and not isinstance(result["bug"], str):
-        raise ValueError(f"{where}: bug must be a string naming a planted bug")
+        raise MarkerError(f"{given.where('nodes')}: {error}") from None
+    mode = result["mode"]
+    if not (isinstance(mode, str) and mode in MODES):
+        raise given.bad("mode", f"is not accepted; accepted: {', '.join(MODES)}")
     for name in ("start_timeout", "client_timeout"):
-        if not isinstance(result[name], (int, float)) or result[name] <= 0:
-            raise ValueError(f"{where}: {name} must be a positive number of seconds")
-    if result["env"] is not None and not isinstance(result["env"], Mapping):
-        raise ValueError(f"{where}: env must be a mapping of variable names to strings")
-    if "command" in given and given["command"] is not None:
-        command = given["command"]
-        if isinstance(command, str):
-            command = parse_command(command)
-        elif not (isinstance(command, (list, tuple)) and command):
-            raise ValueError(f"{where}: command must be a non-empty list of arguments")
-        result["command"] = [str(part) for part in command]
-    elif settings.command is not None and result["bug"] is None:
+        if name in values:
+            problem = seconds_problem(values[name])
+            if problem is not None:
+                raise given.bad(name, f"{problem}; accepted: {SECONDS_ACCEPTED}")
+            result[name] = float(values[name])
+    if "ping_method" in values:
+        method = values["ping_method"]
+        accepted = "accepted: an XML-RPC method name (a non-empty string without spaces)"
+        if not isinstance(method, str):
+            raise given.bad("ping_method", f"is not accepted; {accepted}")
+        try:
+            result["ping_method"] = parse_method(method)
+        except argparse.ArgumentTypeError:
+            raise given.bad("ping_method", f"is not accepted; {accepted}") from None
+    bug = result["bug"]
+    command = values.get("command")
+    if command is not None:
+        result["command"] = _command(given)
+        if bug is not None:
+            elsewhere = given.where("command")
+            also = "" if elsewhere == given.where("bug") else f" (set by {elsewhere})"
+            raise given.bad(
+                "bug", f"cannot be combined with command={command!r}{also}: bug= plants a bug "
+                "in the reference store, command= runs your own program; drop one of them "
+                "(or set it to None)")
+    elif settings.command is not None and bug is None:
+        # --partition-command gives way to a marker's bug= (which needs the store).
         result["command"] = list(settings.command)
+    if bug is not None:
+        bugs = planted_bugs(mode)
+        if not isinstance(bug, str) or bug not in bugs:
+            others = [m for m in MODES if m != mode and isinstance(bug, str)
+                      and bug in planted_bugs(m)]
+            hint = f" ({bug!r} is a bug of {others[0]} mode)" if others else ""
+            raise given.bad("bug", f"is not a planted bug of the reference store in {mode} "
+                                   f"mode; accepted: {', '.join(bugs)}{hint}")
     return result
 
 
-def nemesis_marker(args: tuple[Any, ...],
-                   kwargs: Mapping[str, Any]) -> tuple[list[str], float, float | None]:
-    """Specs, interval and heal interval of ``@pytest.mark.nemesis(spec, interval=...)``."""
-    where = "@pytest.mark.nemesis"
-    unknown = sorted(set(kwargs) - {"interval", "heal_interval"})
-    if unknown:
-        raise ValueError(f"{where}: unknown argument(s) {', '.join(unknown)}; accepted: "
-                         "a spec (or a list of specs), interval=, heal_interval=")
-    if len(args) != 1:
-        raise ValueError(f"{where} takes one spec or a list of specs, e.g. "
-                         "@pytest.mark.nemesis('random-halves', interval=0.5)")
-    specs = [args[0]] if isinstance(args[0], str) else list(args[0])
-    if not specs or not all(isinstance(spec, str) for spec in specs):
-        raise ValueError(f"{where}: spec {args[0]!r} must be a string or a list of strings")
-    interval = kwargs.get("interval", 0.5)
-    heal_interval = kwargs.get("heal_interval")
-    if not isinstance(interval, (int, float)) or interval <= 0:
-        raise ValueError(f"{where}: interval must be a positive number of seconds")
-    if heal_interval is not None and (not isinstance(heal_interval, (int, float))
-                                      or heal_interval < 0):
-        raise ValueError(f"{where}: heal_interval must be a number of seconds >= 0")
+def _command(given: MarkerArgs) -> list[str]:
+    """The ``command`` argument as a list of strings, or a MarkerError saying why not."""
+    command = given.values["command"]
+    accepted = "accepted: a non-empty list of arguments (strings or paths), or a shell-like string"
+    if isinstance(command, str):
+        try:
+            argv = parse_command(command)
+        except argparse.ArgumentTypeError as error:
+            raise given.bad("command", f"is not accepted: {error}; {accepted}") from None
+    elif isinstance(command, (list, tuple)) and all(
+            isinstance(part, (str, os.PathLike, int)) and not isinstance(part, bool)
+            for part in command):
+        argv = [str(part) for part in command]
+    else:
+        raise given.bad("command", f"is not accepted; {accepted}")
+    if not argv:
+        raise given.bad("command", f"is not accepted: the command is empty; {accepted}")
+    if not argv[0].strip():
+        raise given.bad("command", f"is not accepted: its program (the first argument) is "
+                                   f"empty; {accepted}")
+    return argv
+
+
+def _env(given: MarkerArgs) -> dict[str, str] | None:
+    """The ``env`` argument checked: variable names to strings, none of the contract's."""
+    env = given.values.get("env")
+    if env is None:
+        return None
+    accepted = "accepted: a mapping of environment variable names to strings"
+    if not isinstance(env, Mapping):
+        raise given.bad("env", f"is not accepted; {accepted}")
+    for key, value in env.items():
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            raise given.bad("env", f"is not accepted: {key!r} is not a variable name; {accepted}")
+        if key in CONTRACT_VARIABLES:
+            raise given.bad("env", f"is not accepted: {key} is set by pytest-partition for each "
+                                   f"node (the node contract) and cannot be overridden; "
+                                   f"{accepted}, except {', '.join(CONTRACT_VARIABLES)}")
+        if not isinstance(value, str) or "\0" in value:
+            raise given.bad("env", f"is not accepted: the value of {key!r} is not a string; "
+                                   f"{accepted}")
+    return dict(env)
+
+
+def nemesis_settings(given: MarkerArgs) -> tuple[list[str], float, float | None]:
+    """Specs, interval and heal interval of merged nemesis markers.
+
+    Raises :class:`MarkerError` naming the argument and what is accepted.
+    """
+    values = given.values
+    if "spec" not in values:
+        raise MarkerError("@pytest.mark.nemesis needs a spec (or a list of specs), e.g. "
+                          "@pytest.mark.nemesis('random-halves', interval=0.5)")
+    spec = values["spec"]
+    if isinstance(spec, str):
+        specs = [spec]
+    elif isinstance(spec, (list, tuple)) and spec and all(isinstance(s, str) for s in spec):
+        specs = list(spec)
+    else:
+        raise given.bad("spec", "is not accepted; accepted: a partition spec or a list of them, "
+                                "e.g. 'random-halves' or ['A,B|C', 'isolate:leader']")
+    interval = values.get("interval", 0.5)
+    problem = seconds_problem(interval)
+    if problem is not None:
+        raise given.bad("interval", f"{problem}; accepted: {SECONDS_ACCEPTED}")
+    heal_interval = values.get("heal_interval")
+    if heal_interval is not None:
+        problem = seconds_problem(heal_interval, zero_ok=True)
+        if problem is not None:
+            raise given.bad("heal_interval", f"{problem}; accepted: {SECONDS_OR_ZERO_ACCEPTED}")
     return specs, float(interval), None if heal_interval is None else float(heal_interval)
 
 
-def partition_marker_specs(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[str]:
+def partition_marker_specs(args: tuple[Any, ...], kwargs: Mapping[str, Any],
+                           where: str = "@pytest.mark.partition") -> list[str]:
     """The specs of ``@pytest.mark.partition(*specs)``, checked for type."""
     unknown = sorted(set(kwargs))
     if unknown:
-        raise ValueError(
-            f"@pytest.mark.partition: unknown argument(s) {', '.join(unknown)}; give the "
-            "specs as positional strings, e.g. @pytest.mark.partition('A,B|C', 'A|B,C')"
+        raise MarkerError(
+            f"{where}: unknown argument(s) {', '.join(unknown)}; give the specs as positional "
+            "strings, e.g. @pytest.mark.partition('A,B|C', 'A|B,C')"
         )
     if not args:
-        raise ValueError("@pytest.mark.partition needs at least one spec, e.g. 'A,B|C'")
+        raise MarkerError(f"{where} needs at least one spec, e.g. 'A,B|C'")
     for spec in args:
         if not isinstance(spec, str):
-            raise ValueError(f"@pytest.mark.partition: spec {spec!r} must be a string")
+            raise MarkerError(f"{where}: spec {spec!r} must be a string, e.g. 'A,B|C'")
     return list(args)

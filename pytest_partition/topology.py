@@ -11,6 +11,8 @@ Grammar (whitespace around tokens is ignored)::
     named   := "halves" | "random-halves" | "majority-ring" | "bridge"
              | "random-node" | "isolate:" NAME | "isolate:leader"
 
+Every clause must cut at least one link: ``"A->A"`` (a node on both sides
+of a one-way cut) and ``"A,B,C"`` naming every node in one group are errors.
 The random ones draw from an injected :class:`random.Random`, so a seed
 replays them; ``isolate:leader`` asks a callback which node leads.
 """
@@ -189,6 +191,7 @@ def _parse_clause(
                 )
             target = found
         _check_name(target, spec, nodes)
+        _need(2, clause, spec, nodes)  # alone, a node has nobody to be cut off from
         return _isolate(target, nodes), f"{target}|{','.join(n for n in nodes if n != target)}"
     if lowered in ("halves", "random-halves"):
         order = list(nodes)
@@ -215,6 +218,14 @@ def _parse_clause(
             )
         sources = _names(left, clause, spec, nodes)
         targets = _names(right, clause, spec, nodes)
+        both = [name for name in sources if name in targets]
+        if both:
+            # A node cannot be cut from itself: such a clause cuts less than it
+            # says, or nothing at all ('A->A').
+            raise SpecError(
+                f"partition spec {spec!r}: node {both[0]!r} is on both sides of {clause!r}; "
+                "a one-way cut goes from some nodes to other nodes, e.g. 'A->B,C'"
+            )
         cut = {(s, t) for s in sources for t in targets if s != t}
         return cut, f"{','.join(sources)}->{','.join(targets)}"
     if not any(sep in clause for sep in ",|") and clause not in nodes:
@@ -236,6 +247,12 @@ def _parse_clause(
     rest = [n for n in nodes if n not in seen]
     if rest:
         groups.append(rest)
+    if len(groups) < 2:
+        raise SpecError(
+            f"partition spec {spec!r}: {clause!r} puts every node in one group, so it cuts "
+            "nothing; separate the groups with '|' (e.g. 'A,B|C'), or leave nodes out to "
+            "put them in one more group"
+        )
     return _cut_between(groups), "|".join(",".join(g) for g in groups)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 from pathlib import Path
 
 import pytest
 from tests_support import TOY_NODE
+
+import pytest_partition
 
 pytest_plugins = ["pytester"]
 
@@ -19,6 +23,16 @@ TOY = [sys.executable, {str(TOY_NODE)!r}]
 def pytest_partition_node_command(config, mode, bug):
     return TOY
 """
+
+
+@pytest.fixture(autouse=True)
+def _package_under_test_in_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # runpytest_subprocess starts a new interpreter whose sys.path has only
+    # the test's folder: without this it would import whichever copy of the
+    # package is installed (another checkout, say), not the one under test.
+    root = str(Path(pytest_partition.__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", root + (os.pathsep + existing if existing else ""))
 
 
 @pytest.fixture
@@ -60,6 +74,12 @@ def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) ->
         (["--partition-mode=ca"], "*--partition-mode: 'ca' is not a mode; choose cp or ap*"),
         (["--partition-nodes=0"], "*node count 0 must be >= 1*"),
         (["--partition-start-timeout=soon"], "*'soon' is not a number of seconds*"),
+        (["--partition-client-timeout=inf"],
+         ("*--partition-client-timeout: 'inf' is not finite; accepted: a number of seconds > 0 "
+         "and <= 3600*")),
+        (["--partition-client-timeout=1e10"], ("*'1e10' is out of range; accepted: a number of "
+         "seconds > 0 and <= 3600*")),
+        (["--partition-start-timeout=nan"], "*'nan' is not finite; accepted: *"),
         (["--partition-command="], "*the command is empty*"),
     ],
 )
@@ -70,11 +90,20 @@ def test_bad_option_values_are_usage_errors(pytester: pytest.Pytester, args: lis
     result.stderr.fnmatch_lines([message])
 
 
-def test_bad_ini_value_names_the_key(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\npartition_client_timeout = -1\n")
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("partition_client_timeout = -1", ("*ini key partition_client_timeout: '-1' is out of "
+         "range; accepted: a number of seconds > 0 and <= 3600*")),
+        ("partition_start_timeout = inf", ("*ini key partition_start_timeout: 'inf' is not "
+         "finite; accepted: a number of seconds > 0 and <= 3600*")),
+    ],
+)
+def test_bad_ini_value_names_the_key(pytester: pytest.Pytester, line: str, message: str) -> None:
+    pytester.makeini(f"[pytest]\n{line}\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*ini key partition_client_timeout: '-1' seconds must be > 0*"])
+    result.stderr.fnmatch_lines([message])
 
 
 def test_seed_is_in_the_header_and_last_replays_it(pytester: pytest.Pytester) -> None:
@@ -117,30 +146,170 @@ def test_partition_marker_gives_one_readable_id_per_spec(pytester: pytest.Pytest
     ])
 
 
+ACCEPTED_SECONDS = "accepted: a number of seconds > 0 and <= 3600"
+ABC = '@pytest.mark.cluster(nodes=["A", "B", "C"])\n'
+
+
 @pytest.mark.parametrize(
     ("marks", "message"),
     [
-        ('@pytest.mark.cluster(nodes=["A", "B", "C"])\n@pytest.mark.partition("A,B|D")',
-         "*test_bad: partition spec 'A,B|D': unknown node 'D'; the cluster's nodes are A, B, C*"),
+        # Unknown arguments and bad values.
+        (ABC + '@pytest.mark.partition("A,B|D")',
+         ("@pytest.mark.partition: partition spec 'A,B|D': unknown node 'D'; the cluster's "
+         "nodes are A, B, C")),
         ('@pytest.mark.partition("n1->")', "*empty node name in 'n1->'*"),
-        ('@pytest.mark.cluster(nodez=3)', "*unknown argument(s) nodez; accepted: nodes, mode*"),
-        ('@pytest.mark.cluster(mode="ca")', "*mode 'ca' is not one of cp, ap*"),
+        ("@pytest.mark.cluster(nodez=3)",
+         ("@pytest.mark.cluster: unknown argument(s) nodez; accepted: nodes, mode, bug, command, "
+         "start_timeout, client_timeout, ping_method, env")),
+        ('@pytest.mark.cluster(mode="ca")', "*: mode='ca' is not accepted; accepted: cp, ap"),
         ("@pytest.mark.partition()", "*needs at least one spec*"),
         ("@pytest.mark.partition(3)", "*spec 3 must be a string*"),
+        # Seconds: finite, > 0, and bounded.
+        ('@pytest.mark.cluster(client_timeout=float("nan"))',
+         f"@pytest.mark.cluster: client_timeout=nan is not finite; {ACCEPTED_SECONDS}"),
+        ('@pytest.mark.cluster(client_timeout=float("inf"))',
+         f"*client_timeout=inf is not finite; {ACCEPTED_SECONDS}"),
+        ("@pytest.mark.cluster(start_timeout=1e10)",
+         f"*start_timeout=10000000000.0 is out of range; {ACCEPTED_SECONDS}"),
+        ("@pytest.mark.cluster(start_timeout=True)",
+         f"*start_timeout=True is not a number; {ACCEPTED_SECONDS}"),
+        ('@pytest.mark.nemesis("random-halves", interval=float("inf"))',
+         f"@pytest.mark.nemesis: interval=inf is not finite; {ACCEPTED_SECONDS}"),
+        ('@pytest.mark.nemesis("random-halves", heal_interval=-1)',
+         "*heal_interval=-1 is out of range; accepted: a number of seconds >= 0 and <= 3600"),
+        # Wrong types.
+        ("@pytest.mark.cluster(nodes=2.5)",
+         ("@pytest.mark.cluster: nodes=2.5 is not accepted; accepted: a count (an integer "
+         ">= 1) or a list of node names")),
+        ('@pytest.mark.cluster(command="")',
+         "@pytest.mark.cluster: command='' is not accepted: the command is empty; accepted: *"),
+        ("@pytest.mark.cluster(command=\"python 'x\")",
+         "*command=\"python 'x\" is not accepted: cannot split command*No closing quotation*"),
+        ("@pytest.mark.cluster(command=[])", "*command=[] is not accepted*"),
+        ('@pytest.mark.cluster(env={"X": 1})',
+         ("@pytest.mark.cluster: env={'X': 1} is not accepted: the value of 'X' is not a "
+         "string; accepted: *")),
+        ('@pytest.mark.cluster(env={"PARTITION_NODE": "x"})',
+         "*env=* is not accepted: PARTITION_NODE is set by pytest-partition*"),
+        ("@pytest.mark.cluster(ping_method=3)",
+         "@pytest.mark.cluster: ping_method=3 is not accepted; accepted: an XML-RPC method *"),
+        ('@pytest.mark.cluster(ping_method="")', "*ping_method='' is not accepted*"),
+        ('@pytest.mark.cluster(bug="nope")',
+         ("@pytest.mark.cluster: bug='nope' is not a planted bug of the reference store in cp "
+         "mode; accepted: stale-read, ack-before-commit")),
+        ('@pytest.mark.cluster(mode="ap", bug="stale-read")',
+         ("*bug='stale-read' is not a planted bug of the reference store in ap mode; accepted: "
+         "no-anti-entropy, lost-update ('stale-read' is a bug of cp mode)")),
+        ('@pytest.mark.cluster(bug="stale-read", command=["my-node"])',
+         "@pytest.mark.cluster: bug='stale-read' cannot be combined with command=*"),
+        ("@pytest.mark.nemesis(42)",
+         ("@pytest.mark.nemesis: spec=42 is not accepted; accepted: a partition spec or a list "
+         "of them*")),
+        ("@pytest.mark.nemesis(interval=1)", "@pytest.mark.nemesis needs a spec*"),
+        (ABC + '@pytest.mark.nemesis(["A|B", "A|Q"])',
+         "@pytest.mark.nemesis: partition spec 'A|Q': unknown node 'Q'*"),
+        # Specs that cut nothing.
+        (ABC + '@pytest.mark.partition("A->A")', "*node 'A' is on both sides of 'A->A'*"),
+        (ABC + '@pytest.mark.partition("A,B,C")',
+         "*'A,B,C' puts every node in one group, so it cuts nothing*"),
+        # Node names known from a farther marker.
+        ('pytestmark = pytest.mark.cluster(nodes=["A", "B"])\n@pytest.mark.partition("n1|n9")',
+         "*partition spec 'n1|n9': unknown node 'n1'; the cluster's nodes are A, B"),
+        # Where the bad argument was set, when not on the test itself.
+        ("pytestmark = pytest.mark.cluster(nodez=3)",
+         "@pytest.mark.cluster of test_bad.py: unknown argument(s) nodez; *"),
     ],
 )
-def test_bad_markers_fail_collection_with_a_clear_message(
+def test_a_bad_marker_is_a_setup_error_of_that_test_only(
         pytester: pytest.Pytester, marks: str, message: str) -> None:
-    pytester.makepyfile(f"""
+    pytester.makepyfile(test_bad=f"""
 import pytest
 
 {marks}
 def test_bad(cluster):
     pass
+
+def test_neighbour():
+    pass
+""", test_other_file="""
+def test_other():
+    pass
 """)
-    result = pytester.runpytest()
-    assert result.ret == pytest.ExitCode.INTERRUPTED
-    result.stdout.fnmatch_lines([message])
+    # -rN: no short summary, so that the message is printed once, in the error.
+    result = pytester.runpytest("-rN", "--partition-start-timeout=5")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_bad*", message])
+    output = result.stdout.str()
+    assert "Interrupted" not in output and "During handling" not in output
+    assert len(fnmatch.filter(result.stdout.lines, message)) == 1, "the message once"
+    assert "settings.py" not in output, "no traceback of our internals"
+
+
+def test_cluster_factory_arguments_are_checked_like_marker_arguments(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.cluster(bug="stale-read")
+        def test_factory(cluster_factory):
+            with pytest.raises(ValueError, match=r"cluster_factory\\(\\): nodes=2.5 is not"):
+                cluster_factory(nodes=2.5)
+            with pytest.raises(ValueError, match=r"unknown argument\\(s\\) spec; accepted"):
+                cluster_factory(spec="n1|n2")
+            with pytest.raises(ValueError, match=r"cannot be combined with command="):
+                cluster_factory(command=["my-node"])
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_cluster_markers_merge_closest_wins_per_argument(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(f"""
+        import sys
+        import pytest
+
+        TOY = [sys.executable, {str(TOY_NODE)!r}]
+        pytestmark = pytest.mark.cluster(nodes=["A", "B", "C"], command=TOY, client_timeout=0.7)
+
+        @pytest.mark.cluster(client_timeout=0.3)
+        def test_function_marker_over_module_marker(cluster):
+            assert cluster.names == ["A", "B", "C"] and cluster.command == TOY
+            assert cluster.client("A").timeout == 0.3
+
+        def test_module_marker_alone(cluster):
+            assert cluster.names == ["A", "B", "C"] and cluster.client("B").timeout == 0.7
+
+        @pytest.mark.cluster(nodes=2)
+        class TestClass:
+            def test_class_marker(self, cluster):
+                assert cluster.names == ["n1", "n2"] and cluster.command == TOY
+                assert cluster.client("n1").timeout == 0.7
+
+            @pytest.mark.cluster(nodes=["X"])
+            def test_closest_marker_wins(self, cluster):
+                assert cluster.names == ["X"] and cluster.command == TOY
+    """)
+    pytester.runpytest_subprocess().assert_outcomes(passed=4)
+
+
+def test_nemesis_markers_merge_closest_wins_per_argument(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(f"""
+        import sys
+        import pytest
+        from pytest_partition import eventually
+
+        pytestmark = [
+            pytest.mark.cluster(nodes=["A", "B", "C"], command=[sys.executable, {str(TOY_NODE)!r}]),
+            pytest.mark.nemesis("A|B,C", interval=60),
+        ]
+
+        @pytest.mark.nemesis(interval=0.1, heal_interval=0.1)
+        def test_faster_schedule(cluster):
+            cuts = lambda: [e.value["spec"] for e in cluster.history.faults()
+                            if e.f == "partition"]
+            assert eventually(lambda: len(cuts()) >= 2 and cuts(), timeout=10)[:2] == [
+                "A|B,C", "A|B,C"]
+    """)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
 
 
 def test_cluster_fixture_end_to_end_with_hooks(toy: pytest.Pytester) -> None:
@@ -241,9 +410,11 @@ def test_node_start_failure_is_a_setup_error_naming_the_node(pytester: pytest.Py
     """)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*NodeStartError: node n?: exited before it was ready "
-                                 "(exit code 5)*", "*exiting early with 5 as asked*"])
+    result.stdout.fnmatch_lines([("*NodeStartError: node n?: exited before it was ready "
+                                 "(exit code 5)*"), "*exiting early with 5 as asked*"])
     assert "cluster.py" not in result.stdout.str(), "no traceback of our internals"
+    assert "During handling" not in result.stdout.str(), "no chained exception"
+    assert result.stdout.str().count("exiting early with 5 as asked") == 1, "message once"
     logs = result.stdout.str().split("node logs: ")[1].split()[0]
     assert "exiting early with 5" in (Path(logs) / "n1.log").read_text()
 
@@ -272,3 +443,33 @@ def test_runs_under_xdist_with_one_seed_and_no_port_clash(toy: pytest.Pytester) 
     runs = [json.loads(p.read_text()) for p in Path(toy.path).glob("run-*.json")]
     assert {r["seed"] for r in runs} == {5}
     assert len({r["worker"] for r in runs}) == 2
+
+
+def test_subprocess_runs_import_the_package_under_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("""
+        import pytest_partition
+
+        def test_where():
+            print("package at", pytest_partition.__file__)
+    """)
+    result = pytester.runpytest_subprocess("-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*package at {pytest_partition.__file__}*"])
+
+
+def test_a_closer_marker_drops_a_farther_command_with_none() -> None:
+    from pytest_partition.settings import (
+        CLUSTER_MARKER_ARGS,
+        OPTIONS,
+        Settings,
+        cluster_kwargs,
+        merge_marker_args,
+    )
+
+    settings = Settings(**{o.name.replace("-", "_"): o.default for o in OPTIONS} | {"seed": 1})
+    marks = [("@pytest.mark.cluster", (), {"bug": "stale-read", "command": None}),
+             ("@pytest.mark.cluster of test_x.py", (3,), {"command": ["my-node"]})]
+    kwargs = cluster_kwargs(merge_marker_args("cluster", marks, ("nodes",), CLUSTER_MARKER_ARGS),
+                            settings)
+    assert kwargs["bug"] == "stale-read" and kwargs["nodes"] == 3
+    assert "command" not in kwargs, "the reference store, which plants the bug"

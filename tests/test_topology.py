@@ -93,6 +93,12 @@ def test_majority_ring_every_node_sees_a_majority(count: int) -> None:
         ("", "empty partition spec"),
         ("isolate:Z", "unknown node 'Z'"),
         ("halfs", "unknown node or named spec 'halfs'"),
+        ("A->A", ("node 'A' is on both sides of 'A->A'; a one-way cut goes from some nodes "
+                 "to other nodes")),
+        ("A,B->B,C", "node 'B' is on both sides of 'A,B->B,C'"),
+        ("A,B,C", ("'A,B,C' puts every node in one group, so it cuts nothing; separate the "
+                  "groups with '|'")),
+        ("C, B,A; A->C", "'C, B,A' puts every node in one group"),
     ],
 )
 def test_bad_specs_name_the_token_and_list_the_nodes(spec: str, message: str) -> None:
@@ -123,3 +129,9 @@ def test_parse_links_from_pairs_or_spec() -> None:
 def test_spec_ids_are_the_specs_without_spaces() -> None:
     assert spec_id("A,B | C") == "A,B|C"
     assert spec_id("A->C; B->C") == "A->C;B->C"
+
+
+@pytest.mark.parametrize("spec", ["A", "isolate:A", "isolate:leader"])
+def test_a_spec_on_one_node_cuts_nothing_and_is_refused(spec: str) -> None:
+    with pytest.raises(SpecError, match="cuts nothing|needs at least 2 nodes"):
+        parse_spec(spec, ["A"], leader=lambda: "A")

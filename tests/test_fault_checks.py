@@ -1,0 +1,54 @@
+"""Faults and schedules check their arguments when built, not after the run."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+
+from pytest_partition import Cut, Kill, Latency, Nemesis, Pause
+from pytest_partition.nemesis import as_nemesis
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Nemesis(42), "fault 1 of the Nemesis, 42, is not a fault"),
+        (lambda: Nemesis("A|B", object()), "fault 2 of the Nemesis"),
+        (lambda: Nemesis("A|B", interval=float("inf")),
+         "interval must be > 0 and <= 3600 seconds, got inf"),
+        (lambda: Nemesis("A|B", interval=1e10), "interval must be > 0 and <= 3600 seconds"),
+        (lambda: Nemesis("A|B", interval=True), "interval must be > 0 and <= 3600 seconds"),
+        (lambda: Nemesis("A|B", interval="1"), "interval must be > 0 and <= 3600 seconds"),
+        (lambda: Nemesis("A|B", heal_interval=float("nan")),
+         "heal_interval must be >= 0 and <= 3600 seconds (or None: the interval), got nan"),
+        (lambda: Cut("A|B", kind="x"), "Cut: kind='x' is not one of drop, reject"),
+        (lambda: Cut(""), "Cut: spec='' is not accepted; give a partition spec"),
+        (lambda: Cut(3), "Cut: spec=3 is not accepted"),  # type: ignore[arg-type]
+        (lambda: Latency(-3), ("Latency: ms=-3 is out of range; accepted: a number of "
+                              "milliseconds >= 0 and <= 3600000")),
+        (lambda: Latency(float("inf")), "Latency: ms=inf is not finite"),
+        (lambda: Latency(10, jitter_ms=-1), "Latency: jitter_ms=-1 is out of range"),
+        (lambda: Latency(10, links=5), "Latency: links=5 is not accepted"),  # type: ignore
+        (lambda: Latency(10, links=[("A",)]), "Latency: links=[('A',)] is not accepted"),
+        (lambda: Kill(3), "Kill: node=3 is not accepted; give a node name or 'random'"),
+        (lambda: Pause(""), "Pause: node='' is not accepted"),
+        (lambda: as_nemesis(42), "nemesis 42: give a spec name, a list of them, or a Nemesis"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_bad_faults_are_refused_when_built(build: Callable[[], object], message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        build()
+
+
+def test_good_faults_are_built_unchanged() -> None:
+    nemesis = Nemesis("A|B", Cut("A->B", kind="reject"), Latency(5, 1.5, links="A->B"),
+                      Latency(0), Kill(), Pause("n1"), interval=0.1, heal_interval=0)
+    assert [fault.describe() for fault in nemesis.faults] == [
+        "A|B", "A->B (reject)", "latency 5±1.5 ms", "latency 0±0 ms", "kill random",
+        "pause n1"]
+    assert nemesis.interval == 0.1 and nemesis.heal_interval == 0
+    assert Latency(3, links=[("A", "B")]).links == [("A", "B")]
+    assert as_nemesis(["A|B", "halves"], interval=2).describe() == "A|B, halves every 2 s"

@@ -33,23 +33,15 @@ from .errors import (
     Unavailable,
 )
 from . import wire
+from .durations import check_seconds
 from .history import History
 
 __all__ = ["Client", "Outcome", "rpc_call", "split_args"]
 
 RPC_PATH = "/RPC2"
-#: The longest client timeout accepted (seconds): an hour is no longer a test.
-MAX_TIMEOUT = 3600.0
-
-
 def check_timeout(timeout: Any, what: str = "client timeout") -> float:
-    """``timeout`` as float seconds, or ValueError naming what is accepted."""
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"{what} must be a number of seconds, got {timeout!r}")
-    if not (0 < timeout <= MAX_TIMEOUT):  # (False for NaN too)
-        raise ValueError(f"{what} must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}, "
-                         f"got {timeout!r}")
-    return float(timeout)
+    """``timeout`` as float seconds, or an error naming what is accepted."""
+    return check_seconds(timeout, what)
 
 
 class Outcome:

@@ -31,8 +31,8 @@ from .client import Client, check_timeout, rpc_call
 from .errors import ClusterError, NodeStartError, SpecError
 from .history import NEMESIS, Event, History
 from .network import CLIENT, Network
-from .node import Node, default_command, free_port, node_names
-from .topology import Link, Partition, all_links, parse_links, parse_spec
+from .node import Node, default_command, free_port, node_names, planted_bugs
+from .topology import Link, Partition, all_links, parse_links, parse_spec, validate_spec
 
 if TYPE_CHECKING:
     from .nemesis import Nemesis
@@ -86,8 +86,20 @@ class Cluster:
                 f"bug={bug!r} plants a bug in the reference store; it cannot apply to your "
                 "own command= (drop one of them)"
             )
-        if start_timeout <= 0 or client_timeout <= 0:
-            raise ValueError("start_timeout and client_timeout must be > 0 seconds")
+        start_timeout = check_timeout(start_timeout, "start_timeout")
+        client_timeout = check_timeout(client_timeout, "client_timeout")
+        if bug is not None and bug not in planted_bugs(mode):
+            raise ValueError(f"bug={bug!r} is not a planted bug of the reference store in "
+                             f"{mode} mode; accepted: {', '.join(planted_bugs(mode))}")
+        if not isinstance(ping_method, str) or not ping_method.isidentifier():
+            raise ValueError(f"ping_method={ping_method!r}: give the name of the node's "
+                             "XML-RPC method that answers when it is ready, like 'ping'")
+        for key, value in (env or {}).items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise TypeError(f"env={{{key!r}: {value!r}}}: environment names and values "
+                                "must be strings")
+        if spec is not None:
+            validate_spec(spec, self.names)  # a bad spec fails now, not at partition()
         self.mode = mode
         self.bug = bug
         self.command = _command_list(command) if command is not None else default_command(mode, bug)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .errors import ClusterError
 from .network import FAULT_KINDS
-from .settings import MAX_SECONDS, seconds_problem
+from .durations import MAX_SECONDS, seconds_problem
 from .topology import Link
 
 if TYPE_CHECKING:

@@ -41,6 +41,15 @@ def default_command(mode: str, bug: str | None = None) -> list[str]:
     return command
 
 
+def planted_bugs(mode: str) -> tuple[str, ...]:
+    """The bugs the reference store can plant in ``mode``, as the store defines them."""
+    # Imported here: the store's protocol modules are only needed when a
+    # bug is asked for, and the plugin should load fast.
+    from .store import ap, raft
+
+    return raft.BUGS if mode == "cp" else ap.BUGS
+
+
 def node_names(nodes: int | Sequence[str]) -> list[str]:
     """Node names from a count (``n1..nN``) or a list, checked for usable names."""
     if isinstance(nodes, bool):
@@ -49,7 +58,7 @@ def node_names(nodes: int | Sequence[str]) -> list[str]:
         if nodes < 1:
             raise ValueError(f"nodes must be at least 1, got {nodes}")
         return [f"n{i}" for i in range(1, nodes + 1)]
-    if isinstance(nodes, str):
+    if isinstance(nodes, str) or not isinstance(nodes, Sequence):
         raise ValueError(
             f"nodes={nodes!r}: give a count (3) or a list of names (['A', 'B', 'C'])"
         )

@@ -10,8 +10,6 @@ from, so a bad value gets the same clear message.
 from __future__ import annotations
 
 import argparse
-import math
-import numbers
 import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cluster import MODES
-from .node import node_names
+from .durations import (
+    MAX_SECONDS,
+    SECONDS_ACCEPTED,
+    SECONDS_OR_ZERO_ACCEPTED,
+    seconds_problem,
+)
+from .node import node_names, planted_bugs
 
 __all__ = [
     "CLUSTER_MARKER_ARGS",
@@ -37,33 +41,6 @@ __all__ = [
     "planted_bugs",
     "seconds_problem",
 ]
-
-#: The longest duration any option or marker accepts (an hour): anything
-#: longer, or infinite, or NaN, is a typo that would make waits never end.
-MAX_SECONDS = 3600.0
-SECONDS_ACCEPTED = f"a number of seconds > 0 and <= {MAX_SECONDS:g}"
-SECONDS_OR_ZERO_ACCEPTED = f"a number of seconds >= 0 and <= {MAX_SECONDS:g}"
-
-
-def seconds_problem(value: object, *, zero_ok: bool = False,
-                    limit: float = MAX_SECONDS) -> str | None:
-    """What is wrong with ``value`` as a duration (``"is not finite"``, ...), or None.
-
-    Accepted: a real number (not a bool), finite, > 0 (>= 0 with
-    ``zero_ok``) and <= ``limit``.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return "is not a number"
-    try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        return "is out of range"
-    if not math.isfinite(number):
-        return "is not finite"
-    if number < 0 or (number == 0 and not zero_ok) or number > limit:
-        return "is out of range"
-    return None
-
 
 def parse_seed(text: str) -> int | str:
     """An integer seed, or ``last``."""
@@ -318,15 +295,6 @@ def merge_marker_args(name: str, marks: Sequence[Mark], positional: Sequence[str
         values.update(given)
         origins.update(dict.fromkeys(given, where))
     return MarkerArgs(name, values, origins)
-
-
-def planted_bugs(mode: str) -> tuple[str, ...]:
-    """The bugs the reference store can plant in ``mode``, as the store defines them."""
-    # Imported here: the store's protocol modules are only needed when a
-    # marker plants a bug, and the plugin should load fast.
-    from .store import ap, raft
-
-    return raft.BUGS if mode == "cp" else ap.BUGS
 
 
 def cluster_kwargs(given: MarkerArgs, settings: Settings) -> dict[str, Any]:

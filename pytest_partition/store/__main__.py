@@ -15,10 +15,13 @@ import threading
 import zlib
 from typing import Any
 
+from . import ap, raft
 from .server import StoreHTTPServer
 
-CP_BUGS = ("stale-read", "ack-before-commit")
-AP_BUGS = ("no-anti-entropy", "lost-update")
+# The protocol modules define their planted bugs; the plugin checks against
+# the same tuples.
+CP_BUGS = raft.BUGS
+AP_BUGS = ap.BUGS
 
 
 def _environment(parser: argparse.ArgumentParser) -> tuple[str, int, dict[str, str], str]:

@@ -65,6 +65,7 @@ def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
     raises for network trouble: the :class:`Outcome` carries the exception to
     raise (an :class:`OperationError` or an XML-RPC fault).
     """
+    timeout = check_seconds(timeout, "timeout")
     body = wire.dumps(tuple(args), method).encode("utf-8")
     deadline = time.monotonic() + timeout
 
@@ -173,7 +174,8 @@ class Client:
             raise ValueError(f"method name must be a non-empty string, got {method!r}")
         try:
             wire.dumps(tuple(args), method)
-        except (TypeError, OverflowError) as error:
+            wire.check_xml_text(args)
+        except (TypeError, OverflowError, ValueError) as error:
             raise TypeError(f"{method}{tuple(args)!r}: arguments cannot be sent over "
                             f"XML-RPC ({error})") from error
         key, value = split_args(args)

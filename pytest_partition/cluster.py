@@ -420,6 +420,7 @@ class Cluster:
 
     def leader(self) -> str | None:
         """The node that reports itself leader in ``role()`` (highest term wins)."""
+        self._require_running()
         best: tuple[int, str] | None = None
         for name, node in self.nodes.items():
             if not node.running or node.paused:
@@ -442,6 +443,8 @@ class Cluster:
 
     def wait_leader(self, timeout: float = 10.0) -> str:
         """Wait until a node reports itself leader in ``role()``; return its name."""
+        timeout = check_timeout(timeout, "wait_leader timeout")
+        self._require_running()
         retrying = Retrying(
             stop=stop_after_delay(timeout),
             wait=wait_exponential(multiplier=0.01, min=0.01, max=0.1),
@@ -488,6 +491,7 @@ class Cluster:
 
     def states(self, method: str = "state", timeout: float = 1.0) -> dict[str, Any]:
         """Each running node's ``state()``; a node that fails maps to its error."""
+        self._require_running()
         result: dict[str, Any] = {}
         for name, node in self.nodes.items():
             if not node.running:
@@ -506,6 +510,7 @@ class Cluster:
         replica), the fingerprints must be equal too.
         """
         timeout = check_timeout(timeout, "wait_converged timeout")
+        self._require_running()
         last: dict[str, Any] = {}
 
         def attempt() -> bool:
@@ -559,6 +564,7 @@ class Cluster:
         """
         from .workload import run
 
+        self._require_running()
         result = run(self, workload, clients=clients, duration=duration, nemesis=nemesis,
                      keys=keys, rate=rate, client_timeout=client_timeout,
                      settle_timeout=settle_timeout, progress=self.on_progress)
@@ -576,6 +582,9 @@ class _Failed:
         self.error = error or "no answer"
         self.unserved = unserved
 
+    def __repr__(self) -> str:
+        return f"<state() failed: {self.error}>"
+
 
 def _unserved(exception: BaseException | None, method: str) -> bool:
     """True when a fault says the node has no ``method`` at all."""
@@ -585,9 +594,6 @@ def _unserved(exception: BaseException | None, method: str) -> bool:
     # says it in words, with fault code 1.
     return exception.faultCode == -32601 or (
         f'method "{method}" is not supported' in str(exception.faultString))
-
-    def __repr__(self) -> str:
-        return f"<state() failed: {self.error}>"
 
 
 def _describe_divergence(states: Mapping[str, Any], timeout: float) -> str:

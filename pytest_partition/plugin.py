@@ -407,9 +407,11 @@ def pytest_runtest_makereport(
     return report
 
 
-def _fit(text: str, limit: int) -> str:
-    # Test ids end with what tells them apart (the function, the spec id).
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+def _fit(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """``text`` cut to ``limit`` characters, marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    return "…" + text[-(limit - 1):] if keep_end else text[:limit - 1] + "…"
 
 
 class _Summary:
@@ -444,7 +446,9 @@ class _Summary:
         table = [header] + [(r["test"], r["faults"], r["ops"], r["sides"], r["verdict"])
                             for r in rows]
         limits = (70, 30, 12, 40, 8)
-        table = [tuple(_fit(str(cell), limit) for cell, limit in zip(row, limits))
+        # A test id is told apart by its end, everything else by its start.
+        table = [tuple(_fit(str(cell), limit, keep_end=column == 0)
+                       for column, (cell, limit) in enumerate(zip(row, limits)))
                  for row in table]
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
         for row in table:

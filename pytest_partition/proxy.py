@@ -277,6 +277,9 @@ class Proxy:
         if op == "latency":
             seconds = float(command["ms"]) / 1000.0
             jitter = float(command.get("jitter_ms", 0.0)) / 1000.0
+            if not (0 <= seconds <= 3600 and 0 <= jitter <= 3600):  # (NaN fails too)
+                raise ValueError(f"latency out of range: {command['ms']!r} ms, jitter "
+                                 f"{command.get('jitter_ms')!r} ms")
             for src, dst in command["links"]:
                 if seconds <= 0 and jitter <= 0:
                     self.latency.pop((src, dst), None)

@@ -219,14 +219,24 @@ def write_artifacts(directory: Path, cluster: Cluster, analysis: Analysis,
     return result
 
 
+def _faults_column(analysis: Analysis, spec: str | None, nemesis: str | None) -> str:
+    """What faults the test really applied: a run's or the marker's nemesis,
+    else the faults in its history; a marker's spec never applied says so."""
+    if analysis.run is not None and analysis.run.nemesis:
+        return analysis.run.nemesis
+    applied = faults_in_words(analysis.history)
+    if applied:
+        return nemesis or applied
+    return f"{spec} (not applied)" if spec else "-"
+
+
 def summary_row(nodeid: str, analysis: Analysis, *, spec: str | None,
                 nemesis: str | None) -> dict[str, Any]:
     """One row of the terminal summary (JSON-ready, carried by the report)."""
     counts = analysis.counts
     return {
         "test": nodeid,
-        "faults": (spec or nemesis or (analysis.run.nemesis if analysis.run else None)
-                   or faults_in_words(analysis.history) or "-"),
+        "faults": _faults_column(analysis, spec, nemesis),
         "ops": f"{counts['ok']}/{counts['fail']}/{counts['info']}",
         "sides": analysis.sides(),
         "verdict": analysis.verdict.verdict,

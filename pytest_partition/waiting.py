@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
+from .durations import check_seconds
 from .errors import OperationError
 
 T = TypeVar("T")
@@ -36,6 +37,9 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, every: float = 0.0
         eventually(lambda: client.get("dryer") == 59)     # a condition
         eventually(lambda: client.put("k", 1))            # until the majority serves
     """
+
+    timeout = check_seconds(timeout, "eventually timeout")
+    every = check_seconds(every, "eventually every")
 
     def attempt() -> T:
         result = check()

@@ -10,13 +10,14 @@ every slow piece of it.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 import xmlrpc.client
 from typing import Any
 from xml.sax.saxutils import escape
 
-__all__ = ["MAX_HEADER", "REFUSED_REASON", "ReplyError", "dumps", "exchange"]
+__all__ = ["MAX_HEADER", "REFUSED_REASON", "ReplyError", "check_xml_text", "dumps", "exchange"]
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -37,6 +38,27 @@ class _Marshaller(xmlrpc.client.Marshaller):
         write(f"<value><{tag}>{int(value)}</{tag}></value>\n")
 
     dispatch[int] = dump_long  # type: ignore[assignment]  # our own subclass method
+
+
+# XML 1.0 allows tab, newline, carriage return and the characters from
+# U+0020 up, except surrogates and U+FFFE/U+FFFF: nothing else can be sent.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def check_xml_text(value: Any) -> None:
+    """ValueError when a string in ``value`` holds a character XML cannot carry."""
+    if isinstance(value, str):
+        bad = _NOT_XML.search(value)
+        if bad:
+            raise ValueError(f"the string {value[:40]!r} holds {bad.group()!r} at position "
+                             f"{bad.start()}, which XML (so XML-RPC) cannot carry")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_xml_text(key)
+            check_xml_text(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_xml_text(item)
 
 
 def dumps(params: tuple[Any, ...] | xmlrpc.client.Fault, methodname: str | None = None,

@@ -30,7 +30,8 @@ from .checkers import (
     cap_verdict,
     linearizable,
 )
-from .errors import OperationError
+from .durations import check_seconds, seconds_problem
+from .errors import ClusterError, OperationError
 from .history import History
 from .nemesis import Nemesis, as_nemesis
 from .reporting import faults_around
@@ -232,21 +233,33 @@ def run(cluster: Cluster, workload: str = "register", *, clients: int = 5,
     """
     if workload not in WORKLOADS:
         raise ValueError(f"workload {workload!r} is not one of {', '.join(WORKLOADS)}")
-    if clients < 1 or duration <= 0 or keys < 1 or (rate is not None and rate <= 0):
-        raise ValueError("clients and keys must be >= 1, duration and rate > 0")
+    for name, count in (("clients", clients), ("keys", keys)):
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+            raise ValueError(f"run(): {name}={count!r}; accepted: a whole number from 1 "
+                             "to 10000")
+    duration = check_seconds(duration, "run(): duration")
+    settle_timeout = check_seconds(settle_timeout, "run(): settle_timeout")
+    if client_timeout is not None:
+        client_timeout = check_seconds(client_timeout, "run(): client_timeout")
+    if rate is not None and seconds_problem(rate, limit=100_000) is not None:
+        raise ValueError(f"run(): rate={rate!r}; accepted: operations per second per "
+                         "worker, a number > 0 and <= 100000, or None (as fast as "
+                         "the nodes answer)")
+    names = [n for n in cluster.names if cluster.nodes[n].running]
+    if not names:
+        raise ClusterError("run(): no node is running")
     schedule = as_nemesis(nemesis) if nemesis is not None else None
     generate = _generator(workload, _fresh_keys(cluster, _key_names(workload, keys)))
     first_event = len(cluster.history)
     stop = threading.Event()
     errors: list[BaseException] = []
-    names = [n for n in cluster.names if cluster.nodes[n].running]
 
     def worker(index: int) -> None:
-        rng = derive_rng(cluster.seed, "worker", index)
-        client = cluster.client(names[index % len(names)], timeout=client_timeout)
-        period = 1.0 / rate if rate else 0.0
-        due = time.monotonic()
         try:
+            rng = derive_rng(cluster.seed, "worker", index)
+            client = cluster.client(names[index % len(names)], timeout=client_timeout)
+            period = 1.0 / rate if rate else 0.0
+            due = time.monotonic()
             while not stop.is_set():
                 method, args = generate(rng)
                 try:
@@ -302,6 +315,10 @@ def _settle(cluster: Cluster, timeout: float) -> tuple[dict[str, Any] | None, st
     except NotConverged as error:
         states = cluster.states()
         return {n: s for n, s in states.items() if isinstance(s, dict)} or None, str(error)
+    except ClusterError as error:
+        # A node without state(): the run's history still stands; convergence
+        # just cannot be judged.
+        return None, f"convergence not checked: {error}"
     return cluster.states(), None
 
 

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import pytest
 from tests_support import TOY_NODE
+
+import pytest_partition
+
+
+@pytest.fixture(autouse=True)
+def _package_under_test_in_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A subprocess (runpytest_subprocess, a node) starts a new interpreter
+    # whose sys.path does not hold this checkout: without this it would import
+    # whichever copy of the package is installed, not the one under test.
+    root = str(Path(pytest_partition.__file__).resolve().parent.parent)
+    existing = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", root + (os.pathsep + existing if existing else ""))
 
 
 @pytest.fixture

@@ -512,11 +512,50 @@ def test_stop_leaves_nothing_running(toy_command: list[str]) -> None:
     assert set(threading.enumerate()) <= threads_before
 
 
+@pytest.mark.parametrize("ms", [float("inf"), 1e12, float("nan"), True, "10", -1])
+def test_bad_latency_is_refused_and_the_proxy_lives_on(abc: Cluster, ms: object) -> None:
+    with pytest.raises((ValueError, TypeError), match="latency ms=.*accepted: a number of "
+                                                      "milliseconds >= 0"):
+        abc.set_latency(ms)  # type: ignore[arg-type]
+    with pytest.raises((ValueError, TypeError), match="latency jitter_ms="):
+        abc.set_latency(1, jitter_ms=ms)  # type: ignore[arg-type]
+    assert abc.client("A").put("k", 1) is True
+
+
+def test_arguments_xml_cannot_carry_are_refused_before_recording(abc: Cluster) -> None:
+    with pytest.raises(TypeError, match=r"holds '\\x00' at position 1, which XML"):
+        abc.client("A").put("k", "a\x00b")
+    with pytest.raises(TypeError, match="which XML"):
+        abc.client("A").put("k", {"nested": ["\x1b[31m"]})
+    assert len(abc.history) == 0
+    assert abc.client("A").put("k", "tab\tnew\nline") is True
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 0])
+def test_every_timeout_is_checked(abc: Cluster, timeout: float) -> None:
+    for call in (lambda: abc.call("A", "ping", timeout=timeout),
+                 lambda: abc.states(timeout=timeout),
+                 lambda: abc.wait_leader(timeout=timeout),
+                 lambda: eventually(lambda: True, timeout=timeout),
+                 lambda: eventually(lambda: True, every=timeout)):
+        with pytest.raises(ValueError, match="accepted: a number of seconds > 0"):
+            call()
+
+
+def test_a_failed_state_reads_well(abc: Cluster) -> None:
+    abc.pause("B")
+    states = abc.states(timeout=0.2)
+    assert repr(states["B"]).startswith("<state() failed: ")
+
+
 def test_using_a_cluster_before_start_or_after_stop_says_so(
         toy_command: list[str], tmp_path: Path) -> None:
     cluster = Cluster(2, command=toy_command, workdir=tmp_path / "c")
     with pytest.raises(ClusterError, match="not started: call start"):
         cluster.client("n1")
+    for action in (cluster.states, cluster.wait_converged, cluster.leader):
+        with pytest.raises(ClusterError, match="not started"):
+            action()
     with pytest.raises(ClusterError, match="not started"):
         cluster.partition("n1|n2")
     with cluster:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ TOY = [sys.executable, {str(TOY_NODE)!r}]
 def pytest_partition_node_command(config, mode, bug):
     return TOY
 """
-
-
-@pytest.fixture(autouse=True)
-def _package_under_test_in_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
-    # runpytest_subprocess starts a new interpreter whose sys.path has only
-    # the test's folder: without this it would import whichever copy of the
-    # package is installed (another checkout, say), not the one under test.
-    root = str(Path(pytest_partition.__file__).resolve().parent.parent)
-    existing = os.environ.get("PYTHONPATH")
-    monkeypatch.setenv("PYTHONPATH", root + (os.pathsep + existing if existing else ""))
 
 
 @pytest.fixture

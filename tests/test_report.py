@@ -221,6 +221,29 @@ def test_the_summary_names_faults_applied_in_the_test_body(tester: pytest.Pytest
                                  "kill n3*"])
 
 
+def test_the_summary_says_when_a_marker_spec_was_never_applied(
+        tester: pytest.Pytester) -> None:
+    tester.makepyfile("""
+        import pytest
+
+        @pytest.mark.cluster(nodes=3, mode="ap")
+        @pytest.mark.partition("n1|n2,n3")
+        def test_forgot_to_partition(cluster):
+            cluster.client("n1").put("k", 1)
+
+        @pytest.mark.cluster(nodes=3, mode="ap")
+        @pytest.mark.partition("n1|n2,n3")
+        def test_ran_a_nemesis(cluster):
+            cluster.run("kv", clients=2, duration=0.6, nemesis="random-halves")
+    """)
+    result = tester.runpytest_subprocess()
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "*::test_forgot_to_partition[[]n1|n2,n3[]]*n1|n2,n3 (not applied)*",
+        "*::test_ran_a_nemesis[[]n1|n2,n3[]]*random-halves*",
+    ])
+
+
 def test_long_runs_show_progress_in_verbose_mode(tester: pytest.Pytester) -> None:
     tester.makepyfile("""
         import pytest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -88,12 +89,50 @@ def test_nemesis_spec_typos_fail_before_the_run(ap3: Cluster) -> None:
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"workload": "bank"}, "workload 'bank' is not one of register, kv, counter"),
-    ({"clients": 0}, "clients and keys must be >= 1"),
-    ({"duration": 0}, "duration and rate > 0"),
+    ({"clients": 0}, "clients=0; accepted: a whole number from 1 to 10000"),
+    ({"keys": 2.5}, "keys=2.5; accepted: a whole number"),
+    ({"duration": 0}, "duration 0 is out of range; accepted: a number of seconds > 0"),
+    ({"duration": float("inf")}, "duration inf is not finite"),
+    ({"client_timeout": float("inf")}, "client_timeout inf is not finite"),
+    ({"settle_timeout": 0}, "settle_timeout 0 is out of range"),
+    ({"rate": float("nan")}, "rate=nan; accepted: operations per second"),
 ])
-def test_bad_run_arguments(ap3: Cluster, kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        ap3.run(**kwargs)  # type: ignore[arg-type]
+def test_bad_run_arguments_fail_before_the_run(ap3: Cluster, kwargs: dict[str, object],
+                                               message: str) -> None:
+    began = time.monotonic()
+    with pytest.raises((ValueError, TypeError), match=message):
+        ap3.run(**{"duration": 5.0, **kwargs})  # type: ignore[arg-type]
+    assert time.monotonic() - began < 1 and len(ap3.history) == 0
+
+
+def test_a_worker_that_crashes_fails_the_run(ap3: Cluster,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the worker's client could not be made")
+
+    monkeypatch.setattr(ap3, "client", broken)
+    with pytest.raises(RuntimeError, match="could not be made"):
+        ap3.run("kv", duration=0.5)
+
+
+def test_a_run_on_nodes_without_state_keeps_its_history(toy_command: list[str]) -> None:
+    with Cluster(2, command=[*toy_command, "--no-state"]) as cluster:
+        result = cluster.run("register", clients=2, duration=0.5, rate=20)
+    assert result.counts["ok"] > 0
+    assert result.states is None
+    assert result.convergence is not None and "does not serve state()" in result.convergence
+    # (Toy nodes do not replicate: the checks run, whatever they find.)
+    assert result.verdict.sentence
+
+
+def test_runs_need_a_running_cluster(toy_command: list[str]) -> None:
+    cluster = Cluster(2, command=toy_command)
+    with pytest.raises(ClusterError, match="not started"):
+        cluster.run("kv", duration=0.5)
+    with cluster:
+        pass
+    with pytest.raises(ClusterError, match="stopped"):
+        cluster.run("kv", duration=0.5)
 
 
 def test_nemesis_arguments_are_checked() -> None:

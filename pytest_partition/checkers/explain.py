@@ -148,9 +148,22 @@ def _register(
         if plain and setter is not None and value != seen and all(
             precedes(op, setter) for op in writers
         ):
+            proof = ""
+            if not precedes(setter, culprit):
+                # The write overlaps the culprit: what shows it came first is
+                # a read of its value that finished before the culprit began.
+                witness = next((op for op in reversed(ops) if op.f in READS
+                                and op.type == "ok" and op is not culprit
+                                and freeze(op.output) == value and precedes(op, culprit)),
+                               None)
+                if witness is not None:
+                    proof = (f"; a read returned {_show(value)} at {ms(witness.end)} "
+                             f"({who(witness)}), before the {culprit.f} began")
+            joint = f"{proof}, and" if proof else " and"
             return (
                 f"{head}, but the value was already {_show(value)}: {_setting(setter)} "
-                f"{_done(setter)} ({who(setter)}) and nothing wrote {_show(seen)} after it"
+                f"{_when(setter, culprit)} ({who(setter)}){joint} nothing wrote "
+                f"{_show(seen)} after it"
             )
     # The search stopped here. "The value was X then" would suggest the
     # moment of the read, which the setter may overlap or even outlast: say

@@ -156,3 +156,24 @@ def test_start_partition_and_stop_partition_too(tmp_path: Path) -> None:
                     .replace(":f :stop,", ":f :stop-partition,"), encoding="utf-8")
     windows = availability(History.load(path)).windows
     assert [w.spec for w in windows] == ["n1|n2,n3", "start-partition 'killed'"]
+
+
+def test_an_overlapping_write_is_not_said_to_have_completed_before_the_read() -> None:
+    # put 3 runs from 20 to 100 ms; reads see 1, 3, then 1 again: the read at
+    # 50-60 ms is what proves 3 was in place before the last read began.
+    rows = [(0, 0, "invoke", "put", 1), (10, 0, "ok", "put", 1),
+            (20, 1, "invoke", "put", 3),
+            (30, 2, "invoke", "get", None), (40, 2, "ok", "get", 1),
+            (50, 2, "invoke", "get", None), (60, 2, "ok", "get", 3),
+            (70, 2, "invoke", "get", None), (80, 2, "ok", "get", 1),
+            (100, 1, "ok", "put", 3)]
+    h = History.from_events({"time": t * 1_000_000, "process": p, "type": kind, "f": f,
+                             "value": v, "key": "k"} for t, p, kind, f, v in rows)
+    result = verdict(h, "kv")
+    assert result.valid is False
+    assert result.explanation == (
+        "read of 'k' returned 1 at 80.0 ms, but the value was already 3: put 3 invoked at "
+        "20.0 ms and completed at 100.0 ms, after the get returned (process 1); a read "
+        "returned 3 at 60.0 ms (process 2), before the get began, and nothing wrote 1 "
+        "after it"
+    )

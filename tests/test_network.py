@@ -323,7 +323,8 @@ def test_a_link_never_forwards_into_the_proxy_itself(net: Network, server: Recor
 def test_bad_arguments_are_clear_errors(net: Network) -> None:
     with pytest.raises(ValueError, match="fault kind 'cut' is not one of drop, reject"):
         net.cut([("A", "B")], kind="cut")
-    with pytest.raises(ValueError, match="latency must be >= 0"):
+    with pytest.raises(ValueError, match="latency ms=-1 is out of range; accepted: a number "
+                                         "of milliseconds >= 0"):
         net.set_latency([("A", "B")], ms=-1)
 
 

@@ -513,8 +513,22 @@ class Cluster:
         self._require_running()
         last: dict[str, Any] = {}
 
+        def fingerprints() -> dict[str, Any] | None:
+            """Each running node's replica fingerprint; None if one offers none."""
+            prints: dict[str, Any] = {}
+            for name, node in self.nodes.items():
+                if not node.running:
+                    continue
+                outcome = rpc_call(self.network.port(CLIENT, name), "stats", (), 1.0, node=name)
+                if outcome.type != "ok" or not isinstance(outcome.value, dict) or (
+                        "fingerprint" not in outcome.value):
+                    return None
+                prints[name] = outcome.value["fingerprint"]
+            return prints
+
         def attempt() -> bool:
             nonlocal last
+            before = fingerprints()
             last = self.states(method, timeout=min(1.0, timeout))
             for name, value in last.items():
                 if isinstance(value, _Failed) and value.unserved:
@@ -530,15 +544,14 @@ class Cluster:
                 return True
             # Equal states can hide different replicas (one holds A's sale,
             # another C's: both read 59). A node whose stats() gives a
-            # "fingerprint" of its whole replica lets us tell.
-            prints = set()
-            for name in last:
-                outcome = rpc_call(self.network.port(CLIENT, name), "stats", (), 1.0, node=name)
-                if outcome.type != "ok" or not isinstance(outcome.value, dict) or (
-                        "fingerprint" not in outcome.value):
-                    return False
-                prints.add(outcome.value["fingerprint"])
-            return len(prints) > 1
+            # "fingerprint" of its whole replica lets us tell. The states must
+            # also be read between two equal sets of fingerprints: otherwise a
+            # merge just after reading them could make the fingerprints agree
+            # while the states returned are from before it.
+            if before is None:
+                return False
+            after = fingerprints()
+            return after is None or after != before or len(set(after.values())) > 1
 
         retrying = Retrying(
             stop=stop_after_delay(timeout),

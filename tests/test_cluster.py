@@ -225,6 +225,33 @@ def test_a_client_timeout_must_be_a_sane_number_of_seconds(abc: Cluster, timeout
         abc.wait_converged(timeout=timeout)  # type: ignore[arg-type]
 
 
+def test_wait_converged_never_returns_states_older_than_the_fingerprints(
+        abc: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The race the loop once hit: the states are read while the replicas
+    # differ (each reads count 2, from different sales), a merge lands, and the
+    # fingerprints read next agree. Those states must not be returned.
+    merged = threading.Event()
+
+    def states(*_args: object, **_kwargs: object) -> dict[str, object]:
+        count = 3 if merged.is_set() else 2
+        merged.set()  # the merge lands right after this first read
+        return {n: {"count": count} for n in "ABC"}
+
+    monkeypatch.setattr(abc, "states", states)
+    real_rpc_call = cluster_module.rpc_call
+
+    def rpc_call(port: int, method: str, args: tuple[object, ...], timeout: float,
+                 **kwargs: object) -> object:
+        if method != "stats":
+            return real_rpc_call(port, method, args, timeout, **kwargs)
+        node = str(kwargs["node"])
+        prints = "merged" if merged.is_set() else f"only what {node} saw"
+        return client_module.Outcome("ok", value={"fingerprint": prints})
+
+    monkeypatch.setattr(cluster_module, "rpc_call", rpc_call)
+    assert abc.wait_converged(timeout=5) == {"count": 3}
+
+
 def test_wait_converged_gives_up_at_once_on_a_node_without_state(
         toy_command: list[str], tmp_path: Path) -> None:
     with Cluster(2, command=[*toy_command, "--no-state"], workdir=tmp_path / "c") as cluster:

@@ -39,9 +39,6 @@ from .history import History
 __all__ = ["Client", "Outcome", "rpc_call", "split_args"]
 
 RPC_PATH = "/RPC2"
-def check_timeout(timeout: Any, what: str = "client timeout") -> float:
-    """``timeout`` as float seconds, or an error naming what is accepted."""
-    return check_seconds(timeout, what)
 
 
 class Outcome:
@@ -58,7 +55,7 @@ class Outcome:
 
 
 def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
-             node: str = "?", host: str = "127.0.0.1") -> Outcome:
+             node: str = "?", host: str = "127.0.0.1", body: bytes | None = None) -> Outcome:
     """Call ``method(*args)`` on ``host:port`` once and classify the outcome.
 
     The whole call, connect to last byte, ends within ``timeout``. Never
@@ -66,7 +63,8 @@ def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
     raise (an :class:`OperationError` or an XML-RPC fault).
     """
     timeout = check_seconds(timeout, "timeout")
-    body = wire.dumps(tuple(args), method).encode("utf-8")
+    if body is None:  # (a caller that checked the arguments passes them encoded)
+        body = wire.dumps(tuple(args), method).encode("utf-8")
     deadline = time.monotonic() + timeout
 
     def definite(reason: str) -> Outcome:
@@ -162,7 +160,7 @@ class Client:
                  process_ids: Callable[[], int] | None = None, timeout: float = 1.0) -> None:
         self.node = node
         self.port = port
-        self.timeout = check_timeout(timeout)
+        self.timeout = check_seconds(timeout, "client timeout")
         self.history = history
         self._process_ids = process_ids or functools.partial(next, itertools.count())
         self.process: int = self._process_ids()
@@ -173,8 +171,7 @@ class Client:
         if not isinstance(method, str) or not method:
             raise ValueError(f"method name must be a non-empty string, got {method!r}")
         try:
-            wire.dumps(tuple(args), method)
-            wire.check_xml_text(args)
+            body = wire.dumps(tuple(args), method).encode("utf-8")
         except (TypeError, OverflowError, ValueError) as error:
             raise TypeError(f"{method}{tuple(args)!r}: arguments cannot be sent over "
                             f"XML-RPC ({error})") from error
@@ -184,7 +181,8 @@ class Client:
             self.history.append(process=process, type="invoke", f=method, key=key,
                                 value=value, node=self.node)
             try:
-                outcome = rpc_call(self.port, method, args, self.timeout, node=self.node)
+                outcome = rpc_call(self.port, method, args, self.timeout, node=self.node,
+                                   body=body)
             except BaseException as error:
                 # Whatever went wrong (even Ctrl-C), the request may have left:
                 # the invoke must not stay open, or the history cannot be read.

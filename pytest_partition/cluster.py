@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from .client import Client, check_timeout, rpc_call
+from .client import Client, Outcome, rpc_call
+from .durations import check_seconds
 from .errors import ClusterError, NodeStartError, SpecError
 from .history import NEMESIS, Event, History
 from .network import CLIENT, Network
@@ -86,8 +87,8 @@ class Cluster:
                 f"bug={bug!r} plants a bug in the reference store; it cannot apply to your "
                 "own command= (drop one of them)"
             )
-        start_timeout = check_timeout(start_timeout, "start_timeout")
-        client_timeout = check_timeout(client_timeout, "client_timeout")
+        start_timeout = check_seconds(start_timeout, "start_timeout")
+        client_timeout = check_seconds(client_timeout, "client_timeout")
         if bug is not None and bug not in planted_bugs(mode):
             raise ValueError(f"bug={bug!r} is not a planted bug of the reference store in "
                              f"{mode} mode; accepted: {', '.join(planted_bugs(mode))}")
@@ -420,12 +421,11 @@ class Cluster:
 
     def leader(self) -> str | None:
         """The node that reports itself leader in ``role()`` (highest term wins)."""
-        self._require_running()
         best: tuple[int, str] | None = None
-        for name, node in self.nodes.items():
-            if not node.running or node.paused:
+        for name in self._running():
+            if self.nodes[name].paused:
                 continue
-            outcome = rpc_call(self.network.port(CLIENT, name), "role", (), 0.5, node=name)
+            outcome = self._rpc(name, "role", timeout=0.5)
             if outcome.type != "ok":
                 continue
             role, term = _parse_role(outcome.value)
@@ -443,8 +443,7 @@ class Cluster:
 
     def wait_leader(self, timeout: float = 10.0) -> str:
         """Wait until a node reports itself leader in ``role()``; return its name."""
-        timeout = check_timeout(timeout, "wait_leader timeout")
-        self._require_running()
+        timeout = check_seconds(timeout, "wait_leader timeout")
         retrying = Retrying(
             stop=stop_after_delay(timeout),
             wait=wait_exponential(multiplier=0.01, min=0.01, max=0.1),
@@ -466,6 +465,15 @@ class Cluster:
 
     # -- clients --------------------------------------------------------------------
 
+    def _running(self) -> list[str]:
+        """The names of the nodes running now (paused ones included)."""
+        self._require_running()
+        return [name for name, node in self.nodes.items() if node.running]
+
+    def _rpc(self, name: str, method: str, *args: Any, timeout: float = 1.0) -> Outcome:
+        """One unrecorded call to ``name`` through its client link."""
+        return rpc_call(self.network.port(CLIENT, name), method, args, timeout, node=name)
+
     def _next_process(self) -> int:
         with self._process_lock:
             return next(self._process_ids)
@@ -483,20 +491,16 @@ class Cluster:
 
     def call(self, node: str, method: str, *args: Any, timeout: float = 1.0) -> Any:
         """Call a node without recording it (plumbing: state, role, stats)."""
-        outcome = rpc_call(self.network.port(CLIENT, self._node(node).name), method, args,
-                           timeout, node=node)
+        outcome = self._rpc(self._node(node).name, method, *args, timeout=timeout)
         if outcome.exception is not None:
             raise outcome.exception
         return outcome.value
 
     def states(self, method: str = "state", timeout: float = 1.0) -> dict[str, Any]:
         """Each running node's ``state()``; a node that fails maps to its error."""
-        self._require_running()
         result: dict[str, Any] = {}
-        for name, node in self.nodes.items():
-            if not node.running:
-                continue
-            outcome = rpc_call(self.network.port(CLIENT, name), method, (), timeout, node=name)
+        for name in self._running():
+            outcome = self._rpc(name, method, timeout=timeout)
             result[name] = (outcome.value if outcome.type == "ok"
                             else _Failed(outcome.error, _unserved(outcome.exception, method)))
         return result
@@ -509,17 +513,14 @@ class Cluster:
         returns a mapping with a ``"fingerprint"`` (a digest of its whole
         replica), the fingerprints must be equal too.
         """
-        timeout = check_timeout(timeout, "wait_converged timeout")
-        self._require_running()
+        timeout = check_seconds(timeout, "wait_converged timeout")
         last: dict[str, Any] = {}
 
         def fingerprints() -> dict[str, Any] | None:
             """Each running node's replica fingerprint; None if one offers none."""
             prints: dict[str, Any] = {}
-            for name, node in self.nodes.items():
-                if not node.running:
-                    continue
-                outcome = rpc_call(self.network.port(CLIENT, name), "stats", (), 1.0, node=name)
+            for name in self._running():
+                outcome = self._rpc(name, "stats")
                 if outcome.type != "ok" or not isinstance(outcome.value, dict) or (
                         "fingerprint" not in outcome.value):
                     return None

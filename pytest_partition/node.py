@@ -143,9 +143,9 @@ class Node:
                 data = log.read(LOG_TAIL_BYTES)
         except OSError:
             return ""
-        text = data.decode("utf-8", errors="replace")
-        kept = text.splitlines()[-lines:]
-        if size > LOG_TAIL_BYTES and kept and len(kept) == len(text.splitlines()):
+        read = data.decode("utf-8", errors="replace").splitlines()
+        kept = read[-lines:]
+        if size > LOG_TAIL_BYTES and kept and len(kept) == len(read):
             kept[0] = "..." + kept[0]  # the first line kept began before what was read
         return "\n".join(_printable(line) for line in kept)
 

@@ -48,6 +48,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from .durations import MAX_SECONDS
 from .wire import REFUSED_REASON
 
 # Stop reading from a source once this many bytes wait for delivery: the
@@ -86,7 +87,7 @@ class Pipe:
         return len(self.buf) + self.delayed
 
     def wants_read(self) -> bool:
-        return not self.eof_read and len(self.buf) + self.delayed < HOLD_LIMIT
+        return not self.eof_read and self.pending() < HOLD_LIMIT
 
     def clear(self) -> None:
         """Discard every held byte (the connection was aborted)."""
@@ -123,7 +124,8 @@ class Conn:
 class Link:
     """A listening socket for the traffic of ``src`` to ``dst``."""
 
-    def __init__(self, src: str, dst: str, upstream: int, listener: socket.socket) -> None:
+    def __init__(self, src: str, dst: str, upstream: int, listener: socket.socket,
+                 http_client: bool = False) -> None:
         self.src = src
         self.dst = dst
         self.upstream = upstream
@@ -132,7 +134,7 @@ class Link:
         self.listening = True
         self.conns: set[Conn] = set()
         # A client link: the client speaks HTTP first (an XML-RPC call).
-        self.http_client = False
+        self.http_client = http_client
 
 
 def bind_listener(avoid: frozenset[int] = frozenset()) -> socket.socket:
@@ -253,12 +255,12 @@ class Proxy:
             upstream = self.check_upstream(int(command["upstream"]))
             listener = bind_listener(avoid=frozenset(
                 {upstream} | {link.upstream for link in self.links.values()}))
-            if command.get("client_speaks_first"):
+            http_client = bool(command.get("client_speaks_first"))
+            if http_client:
                 # Wake us only when the request has arrived: accept and read
                 # it in one loop turn (only for links whose clients speak first).
                 listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
-            link = Link(src, dst, upstream, listener)
-            link.http_client = bool(command.get("client_speaks_first"))
+            link = Link(src, dst, upstream, listener, http_client)
             self.links[(src, dst)] = link
             fd = link.listener.fileno()
             self.handlers[fd] = (self.on_listener, link)
@@ -277,7 +279,7 @@ class Proxy:
         if op == "latency":
             seconds = float(command["ms"]) / 1000.0
             jitter = float(command.get("jitter_ms", 0.0)) / 1000.0
-            if not (0 <= seconds <= 3600 and 0 <= jitter <= 3600):  # (NaN fails too)
+            if not (0 <= seconds <= MAX_SECONDS and 0 <= jitter <= MAX_SECONDS):  # (NaN too)
                 raise ValueError(f"latency out of range: {command['ms']!r} ms, jitter "
                                  f"{command.get('jitter_ms')!r} ms")
             for src, dst in command["links"]:

@@ -63,12 +63,17 @@ def check_xml_text(value: Any) -> None:
 
 def dumps(params: tuple[Any, ...] | xmlrpc.client.Fault, methodname: str | None = None,
           methodresponse: bool = False) -> str:
-    """Like :func:`xmlrpc.client.dumps` (nil allowed), with 64-bit integers."""
+    """Like :func:`xmlrpc.client.dumps` (nil allowed), with 64-bit integers.
+
+    A call (``methodname`` given) whose strings hold a character XML cannot
+    carry raises ValueError rather than send a body the node cannot parse.
+    """
     if isinstance(params, xmlrpc.client.Fault):
         methodresponse = True
     data = _Marshaller("utf-8", allow_none=True).dumps(params)
     header = "<?xml version='1.0'?>\n"
     if methodname is not None:
+        check_xml_text(params)
         return (f"{header}<methodCall>\n<methodName>{escape(methodname)}</methodName>\n"
                 f"{data}</methodCall>\n")
     if methodresponse:

@@ -247,6 +247,14 @@ def _windows(faults: Iterable[Event], history: History) -> list[PartitionWindow]
             windows[-1].last_index = event.index
             windows[-1].end = event.time
 
+    def open_window(event: Event, spec: str, kind: str, groups: list[tuple[str, ...]]) -> None:
+        close(event)  # a new partition replaces the one in force
+        size = sum(len(group) for group in groups)
+        windows.append(PartitionWindow(
+            spec=spec, kind=kind, start=event.time, end=None, groups=groups,
+            sides=[Side(spec, group, size) for group in groups], first_index=event.index,
+        ))
+
     requested: set[str] = set()  # Jepsen: nemesis requests awaiting what was done
     for event in faults:
         if event.process != NEMESIS or event.type == "invoke":
@@ -265,27 +273,14 @@ def _windows(faults: Iterable[Event], history: History) -> list[PartitionWindow]
             grudge = _jepsen_grudge(event.value)
             if grudge is None and f == "start":
                 continue  # some other fault (a kill, a clock change)
-            close(event)
             cut = [(src, dst) for dst, srcs in (grudge or {}).items() for src in srcs]
             groups = _groups_from_cut(cut, nodes) if cut else [tuple(nodes)] if nodes else []
             spec = _grudge_spec(groups) if cut else f"{f} {event.value!r}"
-            size = sum(len(group) for group in groups)
-            windows.append(PartitionWindow(
-                spec=spec, kind="drop", start=event.time, end=None, groups=groups,
-                sides=[Side(spec, group, size) for group in groups],
-                first_index=event.index,
-            ))
+            open_window(event, spec, "drop", groups)
         elif f == "heal":
             close(event)
         elif f == "partition":
-            close(event)
-            spec, kind, groups = _describe(event.value, nodes)
-            size = sum(len(group) for group in groups)
-            windows.append(PartitionWindow(
-                spec=spec, kind=kind, start=event.time, end=None, groups=groups,
-                sides=[Side(spec, group, size) for group in groups],
-                first_index=event.index,
-            ))
+            open_window(event, *_describe(event.value, nodes))
     return windows
 
 

@@ -244,8 +244,8 @@ class RegisterModel(Model):
 
     The initial state is ``initial`` (None unless given: a read of None before
     any write is legal); Knossos' ``(cas-register 0)`` is
-    ``RegisterModel(initial=0)``. Calls in :data:`IGNORED_CALLS` are skipped; any other ``f`` is a
-    :class:`ModelError`. Jepsen's independent tuples are understood (see
+    ``RegisterModel(initial=0)``. Calls in :data:`IGNORED_CALLS` are skipped;
+    any other ``f`` is a :class:`ModelError`. Jepsen's independent tuples are understood (see
     :func:`unwrap_independent`).
     """
 

@@ -32,7 +32,15 @@ from .durations import check_seconds
 from .errors import ClusterError, NodeStartError, SpecError
 from .history import NEMESIS, Event, History
 from .network import CLIENT, Network
-from .node import Node, default_command, free_port, node_names, planted_bugs
+from .node import (
+    Node,
+    bug_problem,
+    default_command,
+    env_problem,
+    free_port,
+    method_problem,
+    node_names,
+)
 from .topology import Link, Partition, all_links, parse_links, parse_spec, validate_spec
 
 if TYPE_CHECKING:
@@ -89,16 +97,14 @@ class Cluster:
             )
         start_timeout = check_seconds(start_timeout, "start_timeout")
         client_timeout = check_seconds(client_timeout, "client_timeout")
-        if bug is not None and bug not in planted_bugs(mode):
-            raise ValueError(f"bug={bug!r} is not a planted bug of the reference store in "
-                             f"{mode} mode; accepted: {', '.join(planted_bugs(mode))}")
-        if not isinstance(ping_method, str) or not ping_method.isidentifier():
-            raise ValueError(f"ping_method={ping_method!r}: give the name of the node's "
-                             "XML-RPC method that answers when it is ready, like 'ping'")
-        for key, value in (env or {}).items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise TypeError(f"env={{{key!r}: {value!r}}}: environment names and values "
-                                "must be strings")
+        # The same rules as the markers' (settings.py), which add where a
+        # value came from.
+        for name, value, problem in (
+                ("bug", bug, None if bug is None else bug_problem(mode, bug)),
+                ("ping_method", ping_method, method_problem(ping_method)),
+                ("env", env, None if env is None else env_problem(env))):
+            if problem is not None:
+                raise ValueError(f"{name}={value!r} {problem}")
         if spec is not None:
             validate_spec(spec, self.names)  # a bad spec fails now, not at partition()
         self.mode = mode

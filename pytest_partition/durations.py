@@ -10,14 +10,21 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["MAX_SECONDS", "SECONDS_ACCEPTED", "SECONDS_OR_ZERO_ACCEPTED", "check_seconds",
-           "seconds_problem"]
+__all__ = ["MAX_SECONDS", "SECONDS_ACCEPTED", "SECONDS_OR_ZERO_ACCEPTED", "accepted",
+           "check_seconds", "seconds_problem"]
 
 #: The longest duration any option or marker accepts (an hour): anything
 #: longer, or infinite, or NaN, is a typo that would make waits never end.
 MAX_SECONDS = 3600.0
-SECONDS_ACCEPTED = f"a number of seconds > 0 and <= {MAX_SECONDS:g}"
-SECONDS_OR_ZERO_ACCEPTED = f"a number of seconds >= 0 and <= {MAX_SECONDS:g}"
+
+
+def accepted(*, zero_ok: bool = False, limit: float = MAX_SECONDS, unit: str = "seconds") -> str:
+    """What a duration check accepts, in words: ``a number of seconds > 0 and <= 3600``."""
+    return f"a number of {unit} {'>=' if zero_ok else '>'} 0 and <= {limit:.15g}"
+
+
+SECONDS_ACCEPTED = accepted()
+SECONDS_OR_ZERO_ACCEPTED = accepted(zero_ok=True)
 
 
 def seconds_problem(value: object, *, zero_ok: bool = False,
@@ -40,11 +47,18 @@ def seconds_problem(value: object, *, zero_ok: bool = False,
     return None
 
 
-def check_seconds(value: object, what: str) -> float:
-    """``value`` as float seconds; otherwise ValueError (TypeError for a non-number)
-    naming ``what`` and what is accepted."""
-    problem = seconds_problem(value)
+def check_seconds(value: object, what: str, *, zero_ok: bool = False,
+                  limit: float = MAX_SECONDS, unit: str = "seconds") -> float:
+    """``value`` as a float; otherwise ValueError (TypeError for a non-number)
+    naming it and what is accepted.
+
+    ``what`` names the value: ``"client timeout"`` reads ``client timeout inf
+    is not finite; ...``, and a name ending in ``=`` (``"Latency: ms="``) is
+    followed by the value directly.
+    """
+    problem = seconds_problem(value, zero_ok=zero_ok, limit=limit)
     if problem is None:
         return float(value)  # type: ignore[arg-type]  # a real number, checked above
     error = TypeError if problem == "is not a number" else ValueError
-    raise error(f"{what} {value!r} {problem}; accepted: {SECONDS_ACCEPTED}")
+    subject = f"{what}{value!r}" if what.endswith("=") else f"{what} {value!r}"
+    raise error(f"{subject} {problem}; accepted: {accepted(zero_ok=zero_ok, limit=limit, unit=unit)}")

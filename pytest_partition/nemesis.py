@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .errors import ClusterError
 from .network import FAULT_KINDS
-from .durations import MAX_SECONDS, seconds_problem
+from .durations import MAX_SECONDS, check_seconds, seconds_problem
 from .topology import Link
 
 if TYPE_CHECKING:
@@ -80,11 +80,9 @@ class Latency:
     links: str | Iterable[Link] | None = None
 
     def __post_init__(self) -> None:
-        accepted = f"accepted: a number of milliseconds >= 0 and <= {MAX_SECONDS * 1000:.0f}"
         for name in ("ms", "jitter_ms"):
-            problem = seconds_problem(getattr(self, name), zero_ok=True, limit=MAX_SECONDS * 1000)
-            if problem is not None:
-                raise ValueError(f"Latency: {name}={getattr(self, name)!r} {problem}; {accepted}")
+            check_seconds(getattr(self, name), f"Latency: {name}=", zero_ok=True,
+                          limit=MAX_SECONDS * 1000, unit="milliseconds")
         if self.links is None or (isinstance(self.links, str) and self.links.strip()):
             return
 
@@ -195,7 +193,7 @@ class Nemesis:
         if seconds_problem(interval) is not None:
             raise ValueError(f"interval must be > 0 and <= {MAX_SECONDS:g} seconds, "
                              f"got {interval!r}")
-        if heal_interval is not None and seconds_problem(heal_interval, zero_ok=True):
+        if heal_interval is not None and seconds_problem(heal_interval, zero_ok=True) is not None:
             raise ValueError(f"heal_interval must be >= 0 and <= {MAX_SECONDS:g} seconds (or "
                              f"None: the interval), got {heal_interval!r}")
         self.faults: list[Fault] = [Cut(f) if isinstance(f, str) else f for f in faults]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .durations import MAX_SECONDS, seconds_problem
+from .durations import MAX_SECONDS, check_seconds
 from .errors import ClusterError
 from .topology import Link
 
@@ -109,11 +109,8 @@ class Network:
     def set_latency(self, links: Iterable[Link], ms: float, jitter_ms: float = 0.0) -> None:
         """Delay each chunk on ``links`` by ``ms`` +/- ``jitter_ms`` (never reordered)."""
         for name, value in (("ms", ms), ("jitter_ms", jitter_ms)):
-            problem = seconds_problem(value, zero_ok=True, limit=MAX_SECONDS * 1000)
-            if problem is not None:
-                raise (TypeError if problem == "is not a number" else ValueError)(
-                    f"latency {name}={value!r} {problem}; accepted: a number of "
-                    f"milliseconds >= 0 and <= {MAX_SECONDS * 1000:.0f}")
+            check_seconds(value, f"latency {name}=", zero_ok=True, limit=MAX_SECONDS * 1000,
+                          unit="milliseconds")
         chosen = [[s, d] for s, d in links]
         self._command("latency", links=chosen, ms=ms, jitter_ms=jitter_ms)
         for s, d in chosen:

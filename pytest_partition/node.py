@@ -22,7 +22,8 @@ from pathlib import Path
 from .errors import NodeStartError
 from .topology import NAMED_SPECS
 
-__all__ = ["LOG_TAIL_LINES", "Node", "default_command", "free_port", "node_names"]
+__all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "Node", "bug_problem", "default_command",
+           "env_problem", "free_port", "method_problem", "node_names", "planted_bugs"]
 
 LOG_TAIL_LINES = 20
 #: How much of the end of a node's log the tail is taken from (bytes).
@@ -48,6 +49,47 @@ def planted_bugs(mode: str) -> tuple[str, ...]:
     from .store import ap, raft
 
     return raft.BUGS if mode == "cp" else ap.BUGS
+
+
+def bug_problem(mode: str, bug: object) -> str | None:
+    """Why ``bug`` is not a planted bug of the store in ``mode`` (None if it is)."""
+    bugs = planted_bugs(mode)
+    if isinstance(bug, str) and bug in bugs:
+        return None
+    others = [m for m in ("cp", "ap") if m != mode and isinstance(bug, str)
+              and bug in planted_bugs(m)]
+    hint = f" ({bug!r} is a bug of {others[0]} mode)" if others else ""
+    return (f"is not a planted bug of the reference store in {mode} mode; accepted: "
+            f"{', '.join(bugs)}{hint}")
+
+
+#: The environment variables the plugin sets for each node (the node contract).
+CONTRACT_VARIABLES = ("PARTITION_NODE", "PARTITION_PORT", "PARTITION_PEERS", "PARTITION_DATA_DIR")
+_ENV_ACCEPTED = "accepted: a mapping of environment variable names to strings"
+
+
+def env_problem(env: object) -> str | None:
+    """Why ``env`` cannot be added to a node's environment (None if it can)."""
+    if not isinstance(env, Mapping):
+        return f"is not accepted; {_ENV_ACCEPTED}"
+    for key, value in env.items():
+        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
+            return f"is not accepted: {key!r} is not a variable name; {_ENV_ACCEPTED}"
+        if key in CONTRACT_VARIABLES:
+            return (f"is not accepted: {key} is set by pytest-partition for each node (the "
+                    f"node contract) and cannot be overridden; {_ENV_ACCEPTED}, except "
+                    f"{', '.join(CONTRACT_VARIABLES)}")
+        if not isinstance(value, str) or "\0" in value:
+            return f"is not accepted: the value of {key!r} is not a string; {_ENV_ACCEPTED}"
+    return None
+
+
+def method_problem(name: object) -> str | None:
+    """Why ``name`` is not an XML-RPC method name (None if it is)."""
+    if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name.strip()):
+        return "is not accepted; accepted: an XML-RPC method name (a non-empty string " \
+               "without spaces)"
+    return None
 
 
 def node_names(nodes: int | Sequence[str]) -> list[str]:

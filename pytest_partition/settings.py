@@ -17,17 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cluster import MODES
-from .durations import (
-    MAX_SECONDS,
-    SECONDS_ACCEPTED,
-    SECONDS_OR_ZERO_ACCEPTED,
-    seconds_problem,
-)
-from .node import node_names, planted_bugs
+from .durations import SECONDS_ACCEPTED, SECONDS_OR_ZERO_ACCEPTED, seconds_problem
+from .node import bug_problem, env_problem, method_problem, node_names
 
 __all__ = [
     "CLUSTER_MARKER_ARGS",
-    "MAX_SECONDS",
     "NEMESIS_MARKER_ARGS",
     "OPTIONS",
     "MarkerArgs",
@@ -38,8 +32,6 @@ __all__ = [
     "merge_marker_args",
     "nemesis_settings",
     "partition_marker_specs",
-    "planted_bugs",
-    "seconds_problem",
 ]
 
 def parse_seed(text: str) -> int | str:
@@ -79,7 +71,7 @@ def parse_count(text: str) -> int:
 
 
 def parse_seconds(text: str) -> float:
-    """A number of seconds > 0 and <= :data:`MAX_SECONDS`."""
+    """A number of seconds > 0 and <= :data:`~pytest_partition.durations.MAX_SECONDS`."""
     try:
         seconds = float(str(text).strip())
     except ValueError:
@@ -123,7 +115,7 @@ def parse_bool(text: str) -> bool:
 def parse_method(text: str) -> str:
     """An XML-RPC method name."""
     value = str(text).strip()
-    if not value or any(c.isspace() for c in value):
+    if method_problem(value) is not None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a method name")
     return value
 
@@ -228,7 +220,6 @@ CLUSTER_MARKER_ARGS = (
 )
 NEMESIS_MARKER_ARGS = ("spec", "interval", "heal_interval")
 #: Set by the plugin for each node (the node contract); ``env=`` cannot change them.
-CONTRACT_VARIABLES = ("PARTITION_NODE", "PARTITION_PORT", "PARTITION_PEERS", "PARTITION_DATA_DIR")
 
 #: One marker as read from a test: where it sits (for messages), its args, its kwargs.
 Mark = tuple[str, tuple[Any, ...], Mapping[str, Any]]
@@ -334,14 +325,10 @@ def cluster_kwargs(given: MarkerArgs, settings: Settings) -> dict[str, Any]:
                 raise given.bad(name, f"{problem}; accepted: {SECONDS_ACCEPTED}")
             result[name] = float(values[name])
     if "ping_method" in values:
-        method = values["ping_method"]
-        accepted = "accepted: an XML-RPC method name (a non-empty string without spaces)"
-        if not isinstance(method, str):
-            raise given.bad("ping_method", f"is not accepted; {accepted}")
-        try:
-            result["ping_method"] = parse_method(method)
-        except argparse.ArgumentTypeError:
-            raise given.bad("ping_method", f"is not accepted; {accepted}") from None
+        problem = method_problem(values["ping_method"])
+        if problem is not None:
+            raise given.bad("ping_method", problem)
+        result["ping_method"] = values["ping_method"].strip()
     bug = result["bug"]
     command = values.get("command")
     if command is not None:
@@ -357,13 +344,9 @@ def cluster_kwargs(given: MarkerArgs, settings: Settings) -> dict[str, Any]:
         # --partition-command gives way to a marker's bug= (which needs the store).
         result["command"] = list(settings.command)
     if bug is not None:
-        bugs = planted_bugs(mode)
-        if not isinstance(bug, str) or bug not in bugs:
-            others = [m for m in MODES if m != mode and isinstance(bug, str)
-                      and bug in planted_bugs(m)]
-            hint = f" ({bug!r} is a bug of {others[0]} mode)" if others else ""
-            raise given.bad("bug", f"is not a planted bug of the reference store in {mode} "
-                                   f"mode; accepted: {', '.join(bugs)}{hint}")
+        problem = bug_problem(mode, bug)
+        if problem is not None:
+            raise given.bad("bug", problem)
     return result
 
 
@@ -395,19 +378,9 @@ def _env(given: MarkerArgs) -> dict[str, str] | None:
     env = given.values.get("env")
     if env is None:
         return None
-    accepted = "accepted: a mapping of environment variable names to strings"
-    if not isinstance(env, Mapping):
-        raise given.bad("env", f"is not accepted; {accepted}")
-    for key, value in env.items():
-        if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise given.bad("env", f"is not accepted: {key!r} is not a variable name; {accepted}")
-        if key in CONTRACT_VARIABLES:
-            raise given.bad("env", f"is not accepted: {key} is set by pytest-partition for each "
-                                   f"node (the node contract) and cannot be overridden; "
-                                   f"{accepted}, except {', '.join(CONTRACT_VARIABLES)}")
-        if not isinstance(value, str) or "\0" in value:
-            raise given.bad("env", f"is not accepted: the value of {key!r} is not a string; "
-                                   f"{accepted}")
+    problem = env_problem(env)
+    if problem is not None:
+        raise given.bad("env", problem)
     return dict(env)
 
 

@@ -152,15 +152,22 @@ def test_failed_start_leaves_no_process(toy_command: list[str], tmp_path: Path) 
         ({"bug": "nope"}, "bug='nope' is not a planted bug of the reference store in cp "
                           "mode; accepted: stale-read, ack-before-commit"),
         ({"mode": "ap", "bug": "stale-read"}, "accepted: no-anti-entropy, lost-update"),
-        ({"ping_method": ""}, "ping_method='': give the name"),
-        ({"ping_method": 3}, "ping_method=3: give the name"),
-        ({"env": {"X": 1}}, "environment names and values must be strings"),
+        ({"ping_method": ""}, "ping_method='' is not accepted; accepted: an XML-RPC method "
+                              "name"),
+        ({"ping_method": 3}, "ping_method=3 is not accepted"),
+        ({"env": {"X": 1}}, "env=.* is not accepted: the value of 'X' is not a string"),
+        ({"env": {"PARTITION_PORT": "1"}}, "PARTITION_PORT is set by pytest-partition"),
         ({"spec": "n1|n9"}, "n9"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         Cluster(**kwargs)  # type: ignore[arg-type]
+
+
+def test_cluster_accepts_what_the_markers_accept() -> None:
+    # One rule for both: a dotted XML-RPC name passes the option and the marker.
+    assert Cluster(2, command=["x"], ping_method="system.ping").ping_method == "system.ping"
 
 
 # -- process control -------------------------------------------------------------------

@@ -41,7 +41,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "EdnError", "parse", "parse_map", "read_events"]
+__all__ = ["MAX_DEPTH", "EdnError", "looks_like_edn", "parse", "parse_map", "read_events"]
 
 MAX_DEPTH = 100
 """How many levels collections, tags and ``#_`` may nest before :class:`EdnError`."""
@@ -64,9 +64,7 @@ class EdnError(ValueError):
     later (a map left open runs on to the end of the file).
     """
 
-    def __init__(self, message: str, line: int = 1) -> None:
-        super().__init__(message)
-        self.line = line
+    line = 1
 
 
 def parse_map(text: str) -> dict[Any, Any]:
@@ -76,9 +74,7 @@ def parse_map(text: str) -> dict[Any, Any]:
     column (1-based) of the problem.
     """
     value = parse(text)
-    if not isinstance(value, dict):
-        raise EdnError(f"expected a map {{...}}, got {_kind(value)}")
-    return value
+    return _event_map(value, text[_skip_blank(text, 0)])
 
 
 def parse(text: str) -> Any:
@@ -113,53 +109,80 @@ def read_events(text: str) -> Iterator[tuple[int, dict[Any, Any]]]:
     if reader.at_end():
         return
     opened_at = reader.pos
+    opened_line = form_line = lines.at(opened_at)
+    # Maps one after another run to the end of the text (closer None); one
+    # vector or list holds the events up to its closing bracket, which counts
+    # as a level of nesting, as anywhere else.
     closer = _CLOSERS[text[opened_at]] if text[opened_at] in "[(" else None
-    if closer is None:
-        while not reader.at_end():
-            start = reader.pos
-            value = _read_form(reader, lines.at(start))
-            if value is not _DISCARDED:
-                yield lines.at(start), _event_map(value, text[start], lines.at(start))
-            reader.skip_blank()
-        return
-    # One vector or list: each element is an event, named by its own line.
-    # The brackets around them count as a level of nesting, as anywhere else.
-    reader.pos += 1
-    reader.depth = 1
-    while True:
-        reader.skip_blank()
-        if reader.at_end():
-            error = reader.fail(f"missing {closer!r} for the bracket opened", opened_at)
-            error.line = lines.at(opened_at)
-            raise error
-        start = reader.pos
-        if text[start] == closer:
-            reader.pos += 1
-            break
-        value = _read_form(reader, lines.at(start))
-        if value is not _DISCARDED:
-            yield lines.at(start), _event_map(value, text[start], lines.at(start))
-    reader.skip_blank()
-    if not reader.at_end():
-        error = reader.fail(
-            f"unexpected {reader.peek_text()}",
-            then=" after the vector/list that holds the history; a file holds either one "
-                 "vector/list of maps or maps one after another",
-        )
-        error.line = lines.at(reader.pos)
-        raise error
-
-
-def _read_form(reader: _Reader, line: int) -> Any:
-    """One form (or :data:`_DISCARDED`), its errors tagged with ``line``."""
     try:
-        return reader.read_form()
+        if closer is not None:
+            reader.pos += 1
+            reader.enter(opened_at)
+        while True:
+            reader.skip_blank()
+            if reader.at_end():
+                if closer is None:
+                    break
+                form_line = opened_line
+                raise reader.fail(f"missing {closer!r} for the bracket opened", opened_at)
+            start = reader.pos
+            if text[start] == closer:
+                reader.pos += 1
+                reader.leave()
+                break
+            form_line = lines.at(start)  # each event is named by its own line
+            value = reader.read_any()
+            if value is not _DISCARDED:
+                yield form_line, _event_map(value, text[start])
+        reader.skip_blank()
+        if not reader.at_end():  # only after a vector/list: maps run to the end
+            form_line = lines.at(reader.pos)
+            raise reader.fail(
+                f"unexpected {reader.peek_text()}",
+                then=" after the vector/list that holds the history; a file holds either one "
+                     "vector/list of maps or maps one after another",
+            )
     except EdnError as error:
-        error.line = line
+        error.line = form_line
         raise
 
 
-def _event_map(value: Any, first: str, line: int) -> dict[Any, Any]:
+def looks_like_edn(text: str) -> bool:
+    """True when the text's first form is EDN rather than a JSON object.
+
+    Jepsen prints maps (``{:type :invoke ...}``) and records
+    (``#jepsen.history.Op{...}``), Knossos a vector or list of maps; our
+    JSON objects start with ``{"``. The first form decides for the whole
+    file: a file is JSON Lines or EDN, never both. Blank lines and ``;``
+    comments before it are skipped.
+    """
+    first = _skip_blank(text, 0)
+    if first >= len(text):
+        return False
+    if text[first] == "{":
+        # "{" may end its line, with the first key on the next one.
+        key = _skip_blank(text, first + 1)
+        return text[key:key + 1] == ":"
+    return text[first] in "#[("
+
+
+def _skip_blank(text: str, pos: int) -> int:
+    """The position of the first character at or after ``pos`` that is not
+    blank or in a ``;`` comment (``len(text)`` if none)."""
+    n = len(text)
+    while pos < n:
+        char = text[pos]
+        if char in _WHITESPACE:
+            pos += 1
+        elif char == ";":  # a comment runs to the end of the line
+            end = text.find("\n", pos)
+            pos = n if end < 0 else end + 1
+        else:
+            return pos
+    return n
+
+
+def _event_map(value: Any, first: str) -> dict[Any, Any]:
     """``value`` if it is a map, else an error saying what the form was instead."""
     if isinstance(value, dict):
         return value
@@ -170,7 +193,7 @@ def _event_map(value: Any, first: str, line: int) -> dict[Any, Any]:
         found = f"{kind} {value!r}"
     else:
         found = _kind(value)
-    raise EdnError(f"expected a map {{...}}, got {found}", line)
+    raise EdnError(f"expected a map {{...}}, got {found}")
 
 
 def _kind(value: Any) -> str:
@@ -185,7 +208,8 @@ class _LineCounter:
     """1-based line numbers of positions in a text.
 
     Forms are read front to back, so counting only the newlines since the
-    previous position keeps a whole file linear.
+    previous position keeps a whole file linear: positions asked for must
+    not go backwards.
     """
 
     def __init__(self, text: str) -> None:
@@ -194,8 +218,6 @@ class _LineCounter:
         self.line = 1
 
     def at(self, pos: int) -> int:
-        if pos < self.pos:
-            return self.text.count("\n", 0, pos) + 1
         self.line += self.text.count("\n", self.pos, pos)
         self.pos = pos
         return self.line
@@ -246,17 +268,12 @@ class _Reader:
             raise self.fail(f"values nested more than {MAX_DEPTH} deep", pos,
                             then="; a history's values need a few levels")
 
+    def leave(self) -> None:
+        """Come back up the level the matching :meth:`enter` went down."""
+        self.depth -= 1
+
     def skip_blank(self) -> None:
-        text, n = self.text, len(self.text)
-        while self.pos < n:
-            char = text[self.pos]
-            if char in _WHITESPACE:
-                self.pos += 1
-            elif char == ";":  # a comment runs to the end of the line
-                end = text.find("\n", self.pos)
-                self.pos = n if end < 0 else end + 1
-            else:
-                return
+        self.pos = _skip_blank(self.text, self.pos)
 
     def token(self) -> str:
         start = self.pos
@@ -269,19 +286,16 @@ class _Reader:
 
     def read_value(self) -> Any:
         """Read one value; the caller has skipped blanks and checked for the end."""
-        value = self._read_any()
+        value = self.read_any()
         while value is _DISCARDED:
             self.skip_blank()
             if self.at_end():
                 raise self.fail("nothing after #_ discard")
-            value = self._read_any()
+            value = self.read_any()
         return value
 
-    def read_form(self) -> Any:
-        """Read one top-level form: a value, or :data:`_DISCARDED` for ``#_ x``."""
-        return self._read_any()
-
-    def _read_any(self) -> Any:
+    def read_any(self) -> Any:
+        """Read one form: a value, or :data:`_DISCARDED` for ``#_ x``."""
         char = self.text[self.pos]
         if char in _CLOSERS:
             self.pos += 1
@@ -313,9 +327,9 @@ class _Reader:
                 raise self.fail(f"missing {closer!r} for the bracket opened", opened_at)
             if self.text[self.pos] == closer:
                 self.pos += 1
-                self.depth -= 1
+                self.leave()
                 return items
-            value = self._read_any()
+            value = self.read_any()
             if value is not _DISCARDED:
                 items.append(value)
 
@@ -394,7 +408,7 @@ class _Reader:
             # `#_ #_ #_ ...` recurses like nesting does, so it counts as nesting.
             self.enter(start)
             self.read_value()
-            self.depth -= 1
+            self.leave()
             return _DISCARDED
         if following == "#":
             self.pos += 2
@@ -414,7 +428,7 @@ class _Reader:
         # recurse, hence the depth count.
         self.enter(start)
         value = self.read_value()
-        self.depth -= 1
+        self.leave()
         return value
 
     def read_atom(self) -> Any:

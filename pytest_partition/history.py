@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .edn import EdnError, looks_like_edn, read_events
+
 EventType = Literal["invoke", "ok", "fail", "info"]
 EVENT_TYPES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
@@ -330,7 +332,7 @@ class History:
         except OSError as error:
             raise HistoryError(f"{source}: cannot read history ({error.strerror})") from error
         text = _decode(data, source)
-        rows = _edn_rows(text, source) if _starts_as_edn(text) else _json_rows(text, source)
+        rows = _edn_rows(text, source) if looks_like_edn(text) else _json_rows(text, source)
         lines: list[int] = []
 
         def located() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -383,43 +385,7 @@ def _decode(data: bytes, source: Path) -> str:
         ) from None
 
 
-def _starts_as_edn(text: str) -> bool:
-    """True when the file's first form is EDN rather than a JSON object.
-
-    Jepsen prints maps (``{:type :invoke ...}``) and records
-    (``#jepsen.history.Op{...}``), Knossos a vector or list of maps; our
-    JSON objects start with ``{"``. The first form decides for the whole
-    file: a file is JSON Lines or EDN, never both.
-    """
-    first = _significant(text, 0)
-    if first >= len(text):
-        return False
-    if text[first] == "{":
-        # "{" may end its line, with the first key on the next one.
-        key = _significant(text, first + 1)
-        return text[key:key + 1] == ":"
-    return text[first] in "#[("
-
-
-def _significant(text: str, pos: int) -> int:
-    """The position of the first character at or after ``pos`` that is not
-    blank or in a ``;`` comment (``len(text)`` if none)."""
-    n = len(text)
-    while pos < n:
-        char = text[pos]
-        if char in " \t\r\n,":
-            pos += 1
-        elif char == ";":  # a comment line, in either format
-            end = text.find("\n", pos)
-            pos = n if end < 0 else end
-        else:
-            return pos
-    return n
-
-
 def _edn_rows(text: str, source: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    from .edn import EdnError, read_events  # imported late: JSON files never need it
-
     try:
         yield from read_events(text)
     except EdnError as error:
@@ -438,8 +404,7 @@ def _json_rows(text: str, source: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             data = json.loads(stripped)
         except json.JSONDecodeError as error:
             raise HistoryError(
-                f"{where}: not JSON ({error.msg} at column {error.colno}); expected one "
-                "JSON object per line, or Jepsen EDN"
+                f"{where}: not JSON ({error.msg} at column {error.colno}); {_ACCEPTED}"
             ) from error
         except RecursionError:
             raise HistoryError(

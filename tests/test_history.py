@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
 import pytest
+from tests_support import write
 
 from pytest_partition import History, HistoryError
 from pytest_partition.checkers import cap_verdict, linearizable
+
+CHECKERS_DOC = Path(__file__).resolve().parent.parent / "docs" / "checkers.md"
 
 
 def test_events_get_increasing_index_and_time() -> None:
@@ -117,16 +121,6 @@ def test_unknown_fields_from_other_tools_are_ignored(tmp_path: Path) -> None:
 
 
 # -- loading real files: lines, encodings, depth, missing times, pairing ----
-
-
-def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
-    """A history file under tmp_path holding ``text`` (bytes are written as they are)."""
-    path = tmp_path / name
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize(("name", "text", "line", "message"), [
@@ -269,6 +263,10 @@ def test_the_pairing_message_shown_in_the_docs(
     write(tmp_path, "history.edn", "; c\n\n{:type :invoke, :f :write, :value 1, :process 0}\n"
                                    "; c\n{:type :ok, :f :write, :value 1, :process 1}\n")
     result = linearizable(History.load("history.edn"), "register")
-    shown = "history.edn:5: process 1 completes 'write' (ok) without an invoke before it"
+    # The ```text block that follows the docs' sentence about pairing errors.
+    block = re.search(r"then names them by file and line:\s*```text\n(.*?)\n```",
+                      CHECKERS_DOC.read_text(encoding="utf-8"), re.DOTALL)
+    assert block is not None, "docs/checkers.md no longer shows the pairing message"
+    shown = block.group(1)
     assert result.valid == "unknown" and shown in result.explain()
     assert shown in cap_verdict(History.load("history.edn")).sentence

@@ -1,4 +1,4 @@
-"""Constants shared by test modules (imported by name; tests/ is on sys.path)."""
+"""Constants and helpers shared by test modules (imported by name; tests/ is on sys.path)."""
 
 from __future__ import annotations
 
@@ -16,3 +16,13 @@ def alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    """A file under tmp_path holding ``text`` (UTF-8; bytes are written as they are)."""
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path

@@ -12,35 +12,37 @@ from pytest_partition.nemesis import as_nemesis
 
 
 @pytest.mark.parametrize(
-    ("build", "message"),
+    ("build", "error", "message"),
     [
-        (lambda: Nemesis(42), "fault 1 of the Nemesis, 42, is not a fault"),
-        (lambda: Nemesis("A|B", object()), "fault 2 of the Nemesis"),
-        (lambda: Nemesis("A|B", interval=float("inf")),
+        (lambda: Nemesis(42), TypeError, "fault 1 of the Nemesis, 42, is not a fault"),
+        (lambda: Nemesis("A|B", object()), TypeError, "fault 2 of the Nemesis"),
+        (lambda: Nemesis("A|B", interval=float("inf")), ValueError,
          "interval must be > 0 and <= 3600 seconds, got inf"),
-        (lambda: Nemesis("A|B", interval=1e10), "interval must be > 0 and <= 3600 seconds"),
-        (lambda: Nemesis("A|B", interval=True), "interval must be > 0 and <= 3600 seconds"),
-        (lambda: Nemesis("A|B", interval="1"), "interval must be > 0 and <= 3600 seconds"),
-        (lambda: Nemesis("A|B", heal_interval=float("nan")),
+        (lambda: Nemesis("A|B", interval=1e10), ValueError, "interval must be > 0 and <= 3600 seconds"),
+        (lambda: Nemesis("A|B", interval=True), ValueError, "interval must be > 0 and <= 3600 seconds"),
+        (lambda: Nemesis("A|B", interval="1"), ValueError, "interval must be > 0 and <= 3600 seconds"),
+        (lambda: Nemesis("A|B", heal_interval=float("nan")), ValueError,
          "heal_interval must be >= 0 and <= 3600 seconds (or None: the interval), got nan"),
-        (lambda: Cut("A|B", kind="x"), "Cut: kind='x' is not one of drop, reject"),
-        (lambda: Cut(""), "Cut: spec='' is not accepted; give a partition spec"),
-        (lambda: Cut(3), "Cut: spec=3 is not accepted"),  # type: ignore[arg-type]
-        (lambda: Latency(-3), ("Latency: ms=-3 is out of range; accepted: a number of "
+        (lambda: Cut("A|B", kind="x"), ValueError, "Cut: kind='x' is not one of drop, reject"),
+        (lambda: Cut(""), ValueError, "Cut: spec='' is not accepted; give a partition spec"),
+        (lambda: Cut(3), ValueError, "Cut: spec=3 is not accepted"),  # type: ignore[arg-type]
+        (lambda: Latency(-3), ValueError, ("Latency: ms=-3 is out of range; accepted: a number of "
                               "milliseconds >= 0 and <= 3600000")),
-        (lambda: Latency(float("inf")), "Latency: ms=inf is not finite"),
-        (lambda: Latency(10, jitter_ms=-1), "Latency: jitter_ms=-1 is out of range"),
-        (lambda: Latency(10, links=5), "Latency: links=5 is not accepted"),  # type: ignore
-        (lambda: Latency(10, links=[("A",)]), "Latency: links=[('A',)] is not accepted"),
-        (lambda: Kill(3), "Kill: node=3 is not accepted; give a node name or 'random'"),
-        (lambda: Pause(""), "Pause: node='' is not accepted"),
-        (lambda: as_nemesis(42), "nemesis 42: give a spec name, a list of them, or a Nemesis"),
+        (lambda: Latency(float("inf")), ValueError, "Latency: ms=inf is not finite"),
+        (lambda: Latency(10, jitter_ms=-1), ValueError, "Latency: jitter_ms=-1 is out of range"),
+        (lambda: Latency(10, links=5), ValueError, "Latency: links=5 is not accepted"),  # type: ignore
+        (lambda: Latency(10, links=[("A",)]), ValueError, "Latency: links=[('A',)] is not accepted"),
+        (lambda: Kill(3), ValueError, "Kill: node=3 is not accepted; give a node name or 'random'"),
+        (lambda: Pause(""), ValueError, "Pause: node='' is not accepted"),
+        (lambda: as_nemesis(42), TypeError, "nemesis 42: give a spec name, a list of them, or a Nemesis"),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
-def test_bad_faults_are_refused_when_built(build: Callable[[], object], message: str) -> None:
-    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+def test_bad_faults_are_refused_when_built(build: Callable[[], object], error: type[Exception],
+                                           message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)) as raised:
         build()
+    assert type(raised.value) is error
 
 
 def test_good_faults_are_built_unchanged() -> None:

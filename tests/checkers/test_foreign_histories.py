@@ -22,12 +22,18 @@ from pytest_partition.checkers import (
 from pytest_partition.history import History
 
 
+def timed(*rows: tuple[Any, ...], key: Any = None) -> History:
+    """Rows: (time in ms, process, type, f, value), in order."""
+    return History.from_events(
+        {"time": round(ms * 1_000_000), "process": p, "type": kind, "f": f, "value": v,
+         "key": key}
+        for ms, p, kind, f, v in rows
+    )
+
+
 def history(*rows: tuple[Any, ...]) -> History:
     """Rows: (process, type, f, value) in order; the time is the row number in ms."""
-    return History.from_events(
-        {"process": p, "type": t, "f": f, "value": v, "time": i * 1_000_000}
-        for i, (p, t, f, v) in enumerate(rows)
-    )
+    return timed(*((i, *row) for i, row in enumerate(rows)))
 
 
 def verdict(h: History, model: Any) -> Any:
@@ -103,16 +109,11 @@ def test_the_initial_value_can_be_given(model_class: type[RegisterModel]) -> Non
 def test_the_explanation_does_not_place_an_overlapping_write_before_the_read() -> None:
     # write 0 runs from 1 to 10 ms; a read at 3-4 ms sees 0 and one at 5-6 ms
     # sees 2, which only the earlier write 2 could have set.
-    h = History.from_events([
-        {"process": 0, "type": "invoke", "f": "write", "value": 2, "time": 0},
-        {"process": 1, "type": "invoke", "f": "write", "value": 0, "time": 1_000_000},
-        {"process": 0, "type": "ok", "f": "write", "value": 2, "time": 2_000_000},
-        {"process": 3, "type": "invoke", "f": "read", "value": None, "time": 3_000_000},
-        {"process": 3, "type": "ok", "f": "read", "value": 0, "time": 4_000_000},
-        {"process": 2, "type": "invoke", "f": "read", "value": None, "time": 5_000_000},
-        {"process": 2, "type": "ok", "f": "read", "value": 2, "time": 6_000_000},
-        {"process": 1, "type": "ok", "f": "write", "value": 0, "time": 10_000_000},
-    ])
+    h = timed((0, 0, "invoke", "write", 2), (1, 1, "invoke", "write", 0),
+              (2, 0, "ok", "write", 2),
+              (3, 3, "invoke", "read", None), (4, 3, "ok", "read", 0),
+              (5, 2, "invoke", "read", None), (6, 2, "ok", "read", 2),
+              (10, 1, "ok", "write", 0))
     result = verdict(h, "register")
     assert result.valid is False
     assert result.explanation == (
@@ -161,14 +162,12 @@ def test_start_partition_and_stop_partition_too(tmp_path: Path) -> None:
 def test_an_overlapping_write_is_not_said_to_have_completed_before_the_read() -> None:
     # put 3 runs from 20 to 100 ms; reads see 1, 3, then 1 again: the read at
     # 50-60 ms is what proves 3 was in place before the last read began.
-    rows = [(0, 0, "invoke", "put", 1), (10, 0, "ok", "put", 1),
-            (20, 1, "invoke", "put", 3),
-            (30, 2, "invoke", "get", None), (40, 2, "ok", "get", 1),
-            (50, 2, "invoke", "get", None), (60, 2, "ok", "get", 3),
-            (70, 2, "invoke", "get", None), (80, 2, "ok", "get", 1),
-            (100, 1, "ok", "put", 3)]
-    h = History.from_events({"time": t * 1_000_000, "process": p, "type": kind, "f": f,
-                             "value": v, "key": "k"} for t, p, kind, f, v in rows)
+    h = timed((0, 0, "invoke", "put", 1), (10, 0, "ok", "put", 1),
+              (20, 1, "invoke", "put", 3),
+              (30, 2, "invoke", "get", None), (40, 2, "ok", "get", 1),
+              (50, 2, "invoke", "get", None), (60, 2, "ok", "get", 3),
+              (70, 2, "invoke", "get", None), (80, 2, "ok", "get", 1),
+              (100, 1, "ok", "put", 3), key="k")
     result = verdict(h, "kv")
     assert result.valid is False
     assert result.explanation == (

@@ -61,4 +61,5 @@ def check_seconds(value: object, what: str, *, zero_ok: bool = False,
         return float(value)  # type: ignore[arg-type]  # a real number, checked above
     error = TypeError if problem == "is not a number" else ValueError
     subject = f"{what}{value!r}" if what.endswith("=") else f"{what} {value!r}"
-    raise error(f"{subject} {problem}; accepted: {accepted(zero_ok=zero_ok, limit=limit, unit=unit)}")
+    what_is_accepted = accepted(zero_ok=zero_ok, limit=limit, unit=unit)
+    raise error(f"{subject} {problem}; accepted: {what_is_accepted}")

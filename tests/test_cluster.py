@@ -226,7 +226,8 @@ def test_an_interrupted_call_still_completes_its_invoke(
 
 @pytest.mark.parametrize("timeout", [0, -1, float("inf"), float("nan"), 1e10, "1", True])
 def test_a_client_timeout_must_be_a_sane_number_of_seconds(abc: Cluster, timeout: object) -> None:
-    with pytest.raises((ValueError, TypeError), match="client timeout .* accepted: a number of seconds > 0 and <= 3600"):
+    with pytest.raises((ValueError, TypeError),
+                       match="client timeout .* accepted: a number of seconds > 0 and <= 3600"):
         abc.client("A", timeout=timeout)  # type: ignore[arg-type]
     with pytest.raises((ValueError, TypeError), match="wait_converged timeout"):
         abc.wait_converged(timeout=timeout)  # type: ignore[arg-type]

@@ -179,23 +179,24 @@ def _check_spec(spec: str, names: list[str], where: str) -> None:
 def _checked_markers(item: pytest.Item) -> _Markers:
     """The item's markers, read once; a bad one fails the item (at setup) with its message."""
     markers = item.stash.get(READ_MARKERS, None)
-    if markers is not None:
-        return markers
-    problem = ""
-    try:
-        markers = _read_markers(item, item.config.stash[SETTINGS])
-    except MarkerError as error:
-        problem = str(error)
-    else:
+    if markers is None:
+        try:
+            markers = _read_markers(item, item.config.stash[SETTINGS])
+        except MarkerError as error:
+            # The message alone: no traceback, no chained MarkerError.
+            raise pytest.fail.Exception(str(error), pytrace=False) from None
         item.stash[READ_MARKERS] = markers
-        return markers
-    # Outside the except block: the message alone, without its context.
-    pytest.fail(problem, pytrace=False)
+    return markers
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not _uses_cluster(metafunc.fixturenames):
         return
+    # Read here only to parametrize by the partition specs; each item reads
+    # its markers again at setup (_checked_markers), since an item can carry
+    # markers its definition lacks (pytest.param(marks=...), markers added by
+    # pytest_collection_modifyitems) and a Function has no link back to the
+    # definition to share a result through.
     try:
         markers = _read_markers(metafunc.definition, metafunc.config.stash[SETTINGS])
     except MarkerError:
@@ -264,14 +265,12 @@ def cluster_factory(
             # Checked as one more marker, the closest: a bad value gets the
             # same message as in a marker (a ValueError in the test body).
             marks = [("cluster_factory()", (), overrides), *markers.cluster]
-            problem = ""
             try:
                 kwargs = cluster_kwargs(
                     merge_marker_args("cluster", marks, (), CLUSTER_MARKER_ARGS), settings)
             except MarkerError as error:
-                problem = str(error)
-            if problem:
-                raise MarkerError(problem)
+                # Raised afresh: the traceback ends here, not in settings.py.
+                raise MarkerError(str(error)) from None
         if kwargs.get("command") is None:
             command = config.hook.pytest_partition_node_command(
                 config=config, mode=kwargs["mode"], bug=kwargs.get("bug"))
@@ -286,19 +285,15 @@ def cluster_factory(
             on_fault=lambda c, event: config.hook.pytest_partition_fault(cluster=c, event=event),
         )
         cluster.on_progress = _progress_writer(config, item.nodeid)
-        start_error: NodeStartError | None = None
         try:
             cluster.start()
         except NodeStartError as error:
             failed_starts.append(cluster)
-            start_error = error
-        if start_error is not None:
             # The message says all there is (node, exit code, log tail); our
-            # own stack frames would only bury it. Failing outside the except
-            # block keeps pytest from printing the NodeStartError again as
-            # the context of the failure.
-            pytest.fail(f"{type(start_error).__name__}: {start_error}\n"
-                        f"node logs: {cluster.workdir}", pytrace=False)
+            # own stack frames would only bury it, and "from None" keeps the
+            # NodeStartError from being printed again as the context.
+            raise pytest.fail.Exception(f"{type(error).__name__}: {error}\n"
+                                        f"node logs: {cluster.workdir}", pytrace=False) from None
         started.append(cluster)
         config.hook.pytest_partition_cluster_started(cluster=cluster)
         if markers.nemesis is not None and len(started) == 1:

@@ -33,6 +33,7 @@ from .errors import ClusterError, NodeStartError, SpecError
 from .history import NEMESIS, Event, History
 from .network import CLIENT, Network
 from .node import (
+    MODES,
     Node,
     bug_problem,
     default_command,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MODES", "Cluster", "Node", "NotConverged", "default_command"]
 
-MODES = ("cp", "ap")
 _PLACEHOLDER = re.compile(r"\{(name|port|peers|data_dir)\}")
 _STOP_GRACE = 3.0
 

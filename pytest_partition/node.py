@@ -22,7 +22,7 @@ from pathlib import Path
 from .errors import NodeStartError
 from .topology import NAMED_SPECS
 
-__all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "Node", "bug_problem", "default_command",
+__all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem", "default_command",
            "env_problem", "free_port", "method_problem", "node_names", "planted_bugs"]
 
 LOG_TAIL_LINES = 20
@@ -42,6 +42,10 @@ def default_command(mode: str, bug: str | None = None) -> list[str]:
     return command
 
 
+#: The reference store's modes.
+MODES = ("cp", "ap")
+
+
 def planted_bugs(mode: str) -> tuple[str, ...]:
     """The bugs the reference store can plant in ``mode``, as the store defines them."""
     # Imported here: the store's protocol modules are only needed when a
@@ -56,7 +60,7 @@ def bug_problem(mode: str, bug: object) -> str | None:
     bugs = planted_bugs(mode)
     if isinstance(bug, str) and bug in bugs:
         return None
-    others = [m for m in ("cp", "ap") if m != mode and isinstance(bug, str)
+    others = [m for m in MODES if m != mode and isinstance(bug, str)
               and bug in planted_bugs(m)]
     hint = f" ({bug!r} is a bug of {others[0]} mode)" if others else ""
     return (f"is not a planted bug of the reference store in {mode} mode; accepted: "

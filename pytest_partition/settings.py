@@ -219,8 +219,6 @@ CLUSTER_MARKER_ARGS = (
     "nodes", "mode", "bug", "command", "start_timeout", "client_timeout", "ping_method", "env",
 )
 NEMESIS_MARKER_ARGS = ("spec", "interval", "heal_interval")
-#: Set by the plugin for each node (the node contract); ``env=`` cannot change them.
-
 #: One marker as read from a test: where it sits (for messages), its args, its kwargs.
 Mark = tuple[str, tuple[Any, ...], Mapping[str, Any]]
 

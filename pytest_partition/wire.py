@@ -17,7 +17,7 @@ import xmlrpc.client
 from typing import Any
 from xml.sax.saxutils import escape
 
-__all__ = ["MAX_HEADER", "REFUSED_REASON", "ReplyError", "check_xml_text", "dumps", "exchange"]
+__all__ = ["MAX_HEADER", "REFUSED_REASON", "ReplyError", "dumps", "exchange"]
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -45,7 +45,7 @@ class _Marshaller(xmlrpc.client.Marshaller):
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def check_xml_text(value: Any) -> None:
+def _check_xml_text(value: Any) -> None:
     """ValueError when a string in ``value`` holds a character XML cannot carry."""
     if isinstance(value, str):
         bad = _NOT_XML.search(value)
@@ -54,11 +54,11 @@ def check_xml_text(value: Any) -> None:
                              f"{bad.start()}, which XML (so XML-RPC) cannot carry")
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_xml_text(key)
-            check_xml_text(item)
+            _check_xml_text(key)
+            _check_xml_text(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            check_xml_text(item)
+            _check_xml_text(item)
 
 
 def dumps(params: tuple[Any, ...] | xmlrpc.client.Fault, methodname: str | None = None,
@@ -73,7 +73,7 @@ def dumps(params: tuple[Any, ...] | xmlrpc.client.Fault, methodname: str | None 
     data = _Marshaller("utf-8", allow_none=True).dumps(params)
     header = "<?xml version='1.0'?>\n"
     if methodname is not None:
-        check_xml_text(params)
+        _check_xml_text(params)
         return (f"{header}<methodCall>\n<methodName>{escape(methodname)}</methodName>\n"
                 f"{data}</methodCall>\n")
     if methodresponse:

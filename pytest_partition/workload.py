@@ -245,7 +245,7 @@ def run(cluster: Cluster, workload: str = "register", *, clients: int = 5,
         raise ValueError(f"run(): rate={rate!r}; accepted: operations per second per "
                          "worker, a number > 0 and <= 100000, or None (as fast as "
                          "the nodes answer)")
-    names = [n for n in cluster.names if cluster.nodes[n].running]
+    names = cluster._running()  # (raises when the cluster is not started or stopped)
     if not names:
         raise ClusterError("run(): no node is running")
     schedule = as_nemesis(nemesis) if nemesis is not None else None

@@ -15,7 +15,7 @@ library works without pytest too::
 from __future__ import annotations
 
 from .client import Client
-from .cluster import Cluster, Node, NotConverged
+from .cluster import Cluster, Node
 from .errors import (
     FAULT_INDETERMINATE,
     FAULT_INVALID,
@@ -23,15 +23,23 @@ from .errors import (
     ClusterError,
     Indeterminate,
     NodeStartError,
+    NotConverged,
     OperationError,
     SpecError,
     Unavailable,
 )
 from .history import Event, History, HistoryError, Operation
 from .nemesis import Cut, Kill, Latency, Nemesis, Pause
+from .report import write_run_timeline
+from .run import RunResult, run
 from .topology import Partition, parse_spec
 from .waiting import eventually
-from .workload import RunResult
+
+# The facade wires the layers together: the harness hands runs to the run
+# layer, and a run's timeline is drawn by the report layer, though neither
+# imports the layer below it.
+Cluster.runner = run
+RunResult.timeline_writer = write_run_timeline
 
 __all__ = [
     "FAULT_INDETERMINATE",

@@ -23,19 +23,19 @@ import time
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
-
+from .checkers import converged
 from .client import Client, Outcome, rpc_call
 from .durations import check_seconds
-from .errors import ClusterError, NodeStartError, SpecError
+from .errors import ClusterError, NodeStartError, NotConverged, SpecError
 from .history import NEMESIS, Event, History
 from .network import CLIENT, Network
 from .node import (
     MODES,
     Node,
     bug_problem,
+    child_env,
     default_command,
     env_problem,
     free_port,
@@ -43,19 +43,21 @@ from .node import (
     node_names,
 )
 from .topology import Link, Partition, all_links, parse_links, parse_spec, validate_spec
+from .waiting import until
 
 if TYPE_CHECKING:
     from .nemesis import Nemesis
-    from .workload import RunResult
+    from .run import RunResult
 
-__all__ = ["MODES", "Cluster", "Node", "NotConverged", "default_command"]
+__all__ = ["MODES", "Cluster", "Node", "NotConverged", "Runner", "default_command"]
 
 _PLACEHOLDER = re.compile(r"\{(name|port|peers|data_dir)\}")
 _STOP_GRACE = 3.0
 
 
-class NotConverged(AssertionError):
-    """The replicas' ``state()`` did not become equal in time."""
+#: What :meth:`Cluster.run` hands a run to: ``pytest_partition.run.run``,
+#: called as ``runner(cluster, workload, **options)``.
+Runner = Callable[..., "RunResult"]
 
 
 class Cluster:
@@ -69,6 +71,11 @@ class Cluster:
     ``on_fault`` is called with every fault event (the plugin forwards it to
     the ``pytest_partition_fault`` hook).
     """
+
+    #: The run layer's ``run()``, which :meth:`run` delegates to. The package
+    #: sets it on import (``pytest_partition/__init__.py``): the harness does
+    #: not import the layer that drives it.
+    runner: ClassVar[Runner | None] = None
 
     def __init__(
         self,
@@ -231,8 +238,7 @@ class Cluster:
             for peer in self.names
             if peer != node.name
         }
-        env = dict(os.environ)
-        env.update(self.extra_env)
+        env = child_env({**os.environ, **self.extra_env})
         env.update(
             PARTITION_NODE=node.name,
             PARTITION_PORT=str(node.port),
@@ -240,9 +246,6 @@ class Cluster:
             PARTITION_DATA_DIR=str(node.data_dir),
             PYTHONUNBUFFERED="1",
         )
-        package_root = str(Path(__file__).resolve().parent.parent)
-        existing = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = package_root + (os.pathsep + existing if existing else "")
         return env
 
     def _argv(self, node: Node, env: Mapping[str, str]) -> list[str]:
@@ -263,7 +266,7 @@ class Cluster:
         port_retries = dict.fromkeys(pending, 0)
         deadline = time.monotonic() + self.start_timeout
 
-        def attempt() -> bool:
+        def all_ready() -> bool:
             for name, node in list(pending.items()):
                 assert node.process is not None
                 code = node.process.poll()
@@ -294,16 +297,9 @@ class Cluster:
                         exit_code=None,
                         log_tail=node.log_tail(),
                     )
-            return bool(pending)
+            return not pending
 
-        retrying = Retrying(
-            stop=stop_after_delay(self.start_timeout),
-            wait=wait_exponential(multiplier=0.005, min=0.005, max=0.05),
-            retry=retry_if_result(bool),
-        )
-        try:
-            retrying(attempt)
-        except RetryError:
+        if not until(all_ready, self.start_timeout, first_wait=0.005, max_wait=0.05):
             name, node = next(iter(pending.items()))
             raise NodeStartError(
                 name,
@@ -311,7 +307,7 @@ class Cluster:
                 f"{self.start_timeout:g} s (still waiting for: {', '.join(pending)})",
                 exit_code=node.process.poll() if node.process else None,
                 log_tail=node.log_tail(),
-            ) from None
+            )
 
     def _discard(self, node: Node) -> None:
         self._forget(node.discard())
@@ -428,7 +424,7 @@ class Cluster:
     def leader(self) -> str | None:
         """The node that reports itself leader in ``role()`` (highest term wins)."""
         best: tuple[int, str] | None = None
-        for name in self._running():
+        for name in self.running_nodes():
             if self.nodes[name].paused:
                 continue
             outcome = self._rpc(name, "role", timeout=0.5)
@@ -450,15 +446,7 @@ class Cluster:
     def wait_leader(self, timeout: float = 10.0) -> str:
         """Wait until a node reports itself leader in ``role()``; return its name."""
         timeout = check_seconds(timeout, "wait_leader timeout")
-        retrying = Retrying(
-            stop=stop_after_delay(timeout),
-            wait=wait_exponential(multiplier=0.01, min=0.01, max=0.1),
-            retry=retry_if_result(lambda leader: leader is None),
-        )
-        try:
-            leader: str | None = retrying(self.leader)
-        except RetryError:
-            leader = None
+        leader = until(self.leader, timeout)
         if leader is None:
             raise ClusterError(f"no node reported itself leader within {timeout:g} s")
         return leader
@@ -471,7 +459,7 @@ class Cluster:
 
     # -- clients --------------------------------------------------------------------
 
-    def _running(self) -> list[str]:
+    def running_nodes(self) -> list[str]:
         """The names of the nodes running now (paused ones included)."""
         self._require_running()
         return [name for name, node in self.nodes.items() if node.running]
@@ -505,7 +493,7 @@ class Cluster:
     def states(self, method: str = "state", timeout: float = 1.0) -> dict[str, Any]:
         """Each running node's ``state()``; a node that fails maps to its error."""
         result: dict[str, Any] = {}
-        for name in self._running():
+        for name in self.running_nodes():
             outcome = self._rpc(name, method, timeout=timeout)
             result[name] = (outcome.value if outcome.type == "ok"
                             else _Failed(outcome.error, _unserved(outcome.exception, method)))
@@ -525,7 +513,7 @@ class Cluster:
         def fingerprints() -> dict[str, Any] | None:
             """Each running node's replica fingerprint; None if one offers none."""
             prints: dict[str, Any] = {}
-            for name in self._running():
+            for name in self.running_nodes():
                 outcome = self._rpc(name, "stats")
                 if outcome.type != "ok" or not isinstance(outcome.value, dict) or (
                         "fingerprint" not in outcome.value):
@@ -533,7 +521,7 @@ class Cluster:
                 prints[name] = outcome.value["fingerprint"]
             return prints
 
-        def attempt() -> bool:
+        def agreed() -> bool:
             nonlocal last
             before = fingerprints()
             last = self.states(method, timeout=min(1.0, timeout))
@@ -548,7 +536,7 @@ class Cluster:
             if not values or any(isinstance(v, _Failed) for v in values) or any(
                 v != values[0] for v in values[1:]
             ):
-                return True
+                return False
             # Equal states can hide different replicas (one holds A's sale,
             # another C's: both read 59). A node whose stats() gives a
             # "fingerprint" of its whole replica lets us tell. The states must
@@ -556,38 +544,33 @@ class Cluster:
             # merge just after reading them could make the fingerprints agree
             # while the states returned are from before it.
             if before is None:
-                return False
+                return True
             after = fingerprints()
-            return after is None or after != before or len(set(after.values())) > 1
+            return after is not None and after == before and len(set(after.values())) <= 1
 
-        retrying = Retrying(
-            stop=stop_after_delay(timeout),
-            wait=wait_exponential(multiplier=0.01, min=0.01, max=0.1),
-            retry=retry_if_result(bool),
-        )
-        try:
-            retrying(attempt)
-        except RetryError:
-            raise NotConverged(_describe_divergence(last, timeout)) from None
+        if not until(agreed, timeout):
+            raise NotConverged(_describe_divergence(last, timeout))
         return next(iter(last.values())) if last else {}
 
     def run(self, workload: str = "register", *, clients: int = 5, duration: float = 5.0,
             nemesis: Nemesis | str | list[str] | None = None, keys: int = 10,
             rate: float | None = 50.0, client_timeout: float | None = None,
             settle_timeout: float = 10.0) -> RunResult:
-        """Run concurrent recording clients while a nemesis acts; see :mod:`.workload`.
+        """Run concurrent recording clients while a nemesis acts; see :mod:`pytest_partition.run`.
 
         ``workload`` is ``"register"``, ``"kv"`` or ``"counter"``; ``nemesis`` a
         spec name (``"random-halves"``), a list of them, or a :class:`Nemesis`.
-        Returns a :class:`~pytest_partition.workload.RunResult` with
+        Returns a :class:`~pytest_partition.run.RunResult` with
         ``.assert_cp()``, ``.assert_ap()``, ``.availability`` and ``.verdict``.
         """
-        from .workload import run
-
         self._require_running()
-        result = run(self, workload, clients=clients, duration=duration, nemesis=nemesis,
-                     keys=keys, rate=rate, client_timeout=client_timeout,
-                     settle_timeout=settle_timeout, progress=self.on_progress)
+        runner = type(self).runner  # (from the class: a function, not a method)
+        if runner is None:
+            raise ClusterError("no runner: import pytest_partition (it sets Cluster.runner)")
+        result = runner(self, workload, clients=clients, duration=duration,
+                             nemesis=nemesis, keys=keys, rate=rate,
+                             client_timeout=client_timeout, settle_timeout=settle_timeout,
+                             progress=self.on_progress)
         self.runs.append(result)
         return result
 
@@ -617,8 +600,6 @@ def _unserved(exception: BaseException | None, method: str) -> bool:
 
 
 def _describe_divergence(states: Mapping[str, Any], timeout: float) -> str:
-    from .checkers import converged
-
     lines = [f"replicas did not converge within {timeout:g} s"]
     for name, state in states.items():
         if isinstance(state, _Failed):

@@ -25,6 +25,14 @@ FAULT_UNAVAILABLE = 503
 FAULT_INDETERMINATE = 504
 FAULT_INVALID = 400
 
+#: The bugs the reference store can plant, by mode. The store plants them
+#: (``--bug NAME``); the harness checks a marker's ``bug=`` against them
+#: before any process starts, without importing the store.
+PLANTED_BUGS: dict[str, tuple[str, ...]] = {
+    "cp": ("stale-read", "ack-before-commit"),
+    "ap": ("no-anti-entropy", "lost-update"),
+}
+
 #: XML-RPC fault codes that mean "the request was never dispatched".
 NOT_DISPATCHED_FAULTS = frozenset({-32700, -32600, -32601, -32602})
 
@@ -35,7 +43,9 @@ __all__ = [
     "ClusterError",
     "Indeterminate",
     "NodeStartError",
+    "NotConverged",
     "OperationError",
+    "PLANTED_BUGS",
     "SpecError",
     "Unavailable",
 ]
@@ -86,3 +96,7 @@ class NodeStartError(ClusterError):
         self.node = node
         self.exit_code = exit_code
         self.log_tail = log_tail
+
+
+class NotConverged(AssertionError):
+    """The replicas' ``state()`` did not become equal in time."""

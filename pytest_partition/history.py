@@ -34,7 +34,13 @@ __all__ = [
     "History",
     "HistoryError",
     "Operation",
+    "PLUMBING",
+    "outcome_counts",
 ]
+
+
+#: Calls that read a node's health or replica rather than operate on it.
+PLUMBING = frozenset({"ping", "state", "role", "stats"})
 
 
 class HistoryError(ValueError):
@@ -162,6 +168,16 @@ class Operation:
         )
 
 
+def outcome_counts(events: Iterable[Event]) -> dict[str, int]:
+    """How many client operations among ``events`` completed ``ok``, ``fail``
+    and ``info`` (nemesis events and :data:`PLUMBING` calls left out)."""
+    tally = {"ok": 0, "fail": 0, "info": 0}
+    for event in events:
+        if event.type in tally and event.process != NEMESIS and event.f not in PLUMBING:
+            tally[event.type] += 1
+    return tally
+
+
 @dataclass
 class History:
     """A thread-safe, append-only list of :class:`Event`.
@@ -247,6 +263,14 @@ class History:
     def faults(self) -> list[Event]:
         """The nemesis' events (partitions, heals, kills, ...), in order."""
         return [e for e in self.events if e.process == NEMESIS]
+
+    def counts(self) -> dict[str, int]:
+        """Completed client operations by outcome (``ok``, ``fail``, ``info``).
+
+        The harness's own calls (:data:`PLUMBING`: ping, state, role, stats)
+        are left out: they are not operations of the system under test.
+        """
+        return outcome_counts(self.events)
 
     def operations(self) -> list[Operation]:
         """Pair each invoke with the next completion of the same process.

@@ -18,17 +18,17 @@ import random
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from .durations import MAX_SECONDS, check_seconds, seconds_problem
 from .errors import ClusterError
 from .network import FAULT_KINDS
-from .durations import MAX_SECONDS, check_seconds, seconds_problem
-from .topology import Link
+from .topology import Link, validate_spec
 
 if TYPE_CHECKING:
     from .cluster import Cluster
 
-__all__ = ["Cut", "Fault", "Kill", "Latency", "Nemesis", "Pause", "as_nemesis"]
+__all__ = ["Cut", "Fault", "Kill", "Latency", "Nemesis", "NodeFault", "Pause", "as_nemesis"]
 
 
 class Fault(Protocol):
@@ -123,49 +123,43 @@ def _pick(cluster: Cluster, node: str, rng: random.Random) -> str:
 
 
 @dataclass
-class Kill:
+class NodeFault:
+    """A fault done to one node and undone to it: ``do`` it when the fault
+    starts (``"random"`` picks a running node), ``undo`` it when it ends."""
+
+    node: str = "random"
+    _victims: list[str] = field(default_factory=list, repr=False)
+
+    #: The Cluster methods that do and undo the fault (``"kill"``, ``"restart"``).
+    do: ClassVar[str]
+    undo: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        _check_node(type(self).__name__, self.node)
+
+    def start(self, cluster: Cluster, rng: random.Random) -> None:
+        victim = _pick(cluster, self.node, rng)
+        getattr(cluster, self.do)(victim)
+        self._victims.append(victim)
+
+    def stop(self, cluster: Cluster) -> None:
+        while self._victims:
+            getattr(cluster, self.undo)(self._victims.pop())
+
+    def describe(self) -> str:
+        return f"{self.do} {self.node}"
+
+
+class Kill(NodeFault):
     """SIGKILL a node (``"random"`` picks one); restart it when the fault ends."""
 
-    node: str = "random"
-    _victims: list[str] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        _check_node("Kill", self.node)
-
-    def start(self, cluster: Cluster, rng: random.Random) -> None:
-        victim = _pick(cluster, self.node, rng)
-        cluster.kill(victim)
-        self._victims.append(victim)
-
-    def stop(self, cluster: Cluster) -> None:
-        while self._victims:
-            cluster.restart(self._victims.pop())
-
-    def describe(self) -> str:
-        return f"kill {self.node}"
+    do, undo = "kill", "restart"
 
 
-@dataclass
-class Pause:
+class Pause(NodeFault):
     """SIGSTOP a node (``"random"`` picks one); resume it when the fault ends."""
 
-    node: str = "random"
-    _victims: list[str] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        _check_node("Pause", self.node)
-
-    def start(self, cluster: Cluster, rng: random.Random) -> None:
-        victim = _pick(cluster, self.node, rng)
-        cluster.pause(victim)
-        self._victims.append(victim)
-
-    def stop(self, cluster: Cluster) -> None:
-        while self._victims:
-            cluster.resume(self._victims.pop())
-
-    def describe(self) -> str:
-        return f"pause {self.node}"
+    do, undo = "pause", "resume"
 
 
 class Nemesis:
@@ -218,8 +212,6 @@ class Nemesis:
         for fault in self.faults:
             if isinstance(fault, Cut):
                 # A typo should fail now, in the test, not in the thread.
-                from .topology import validate_spec
-
                 validate_spec(fault.spec, cluster.names)
         self._cluster = cluster
         self._stop.clear()

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from .durations import MAX_SECONDS, check_seconds
 from .errors import ClusterError
+from .node import child_env
 from .topology import Link
 
 #: The source name of client links (the test process); never a valid node name.
@@ -55,7 +56,7 @@ class Network:
                 stdout=subprocess.PIPE,
                 stderr=self._log,
                 start_new_session=True,
-                env=_child_env(),
+                env=child_env(),
             )
         except BaseException:
             self._close_log()
@@ -234,11 +235,3 @@ class Network:
         if not isinstance(self._log, int):
             self._log.close()
 
-
-def _child_env() -> dict[str, str]:
-    """The environment for our helper processes: our package must be importable."""
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parent.parent)
-    existing = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = package_root + (os.pathsep + existing if existing else "")
-    return env

@@ -19,11 +19,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import NodeStartError
+from .errors import PLANTED_BUGS, NodeStartError
 from .topology import NAMED_SPECS
 
-__all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem", "default_command",
-           "env_problem", "free_port", "method_problem", "node_names", "planted_bugs"]
+__all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem", "child_env",
+           "default_command", "env_problem", "free_port", "method_problem", "node_names", "planted_bugs"]
 
 LOG_TAIL_LINES = 20
 #: How much of the end of a node's log the tail is taken from (bytes).
@@ -47,12 +47,8 @@ MODES = ("cp", "ap")
 
 
 def planted_bugs(mode: str) -> tuple[str, ...]:
-    """The bugs the reference store can plant in ``mode``, as the store defines them."""
-    # Imported here: the store's protocol modules are only needed when a
-    # bug is asked for, and the plugin should load fast.
-    from .store import ap, raft
-
-    return raft.BUGS if mode == "cp" else ap.BUGS
+    """The bugs the reference store can plant in ``mode``."""
+    return PLANTED_BUGS[mode]
 
 
 def bug_problem(mode: str, bug: object) -> str | None:
@@ -122,6 +118,16 @@ def node_names(nodes: int | Sequence[str]) -> list[str]:
     if duplicates:
         raise ValueError(f"node names must be unique; repeated: {', '.join(duplicates)}")
     return names
+
+
+def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a process we start (a node, the proxy): ``base``
+    (default: ours) with this package importable, first on ``PYTHONPATH``."""
+    env = dict(os.environ if base is None else base)
+    package_root = str(Path(__file__).resolve().parent.parent)
+    existing = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = package_root + (os.pathsep + existing if existing else "")
+    return env
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .cluster import MODES
+from .node import MODES
 from .durations import SECONDS_ACCEPTED, SECONDS_OR_ZERO_ACCEPTED, seconds_problem
 from .node import bug_problem, env_problem, method_problem, node_names
 

@@ -46,6 +46,7 @@ __all__ = [
     "all_links",
     "parse_links",
     "parse_spec",
+    "sides",
     "spec_id",
     "validate_spec",
 ]
@@ -139,7 +140,7 @@ def parse_spec(
         spec=spec,
         resolved="; ".join(resolved),
         cut=frozenset(cut),
-        groups=_groups(names, cut),
+        groups=sides(names, cut),
     )
 
 
@@ -334,9 +335,13 @@ def _majority_ring(clause: str, spec: str, nodes: list[str]) -> tuple[set[Link],
     return cut, "ring " + " ".join(views)
 
 
-def _groups(nodes: Sequence[str], cut: set[Link]) -> tuple[tuple[str, ...], ...]:
-    # Sides are the connected components of the links intact in both
-    # directions; nodes are kept in cluster order for readable output.
+def sides(nodes: Sequence[str], cut: Iterable[Link]) -> tuple[tuple[str, ...], ...]:
+    """The sides of a partition: groups of nodes that still talk both ways.
+
+    They are the connected components of the links intact in both
+    directions; nodes keep the order of ``nodes``, for readable output.
+    """
+    cut = set(cut)
     parent = {n: n for n in nodes}
 
     def find(n: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_partition import Cluster
 from pytest_partition.nemesis import Nemesis
-from pytest_partition.workload import RunResult
+from pytest_partition import RunResult
 
 # How to hunt each kind of bug: CP bugs show when the leader is cut off and a
 # new one takes over; AP bugs when both sides write while apart.

@@ -288,7 +288,7 @@ def test_replay_command_reproduces_the_nemesis_schedule(tester: pytest.Pytester)
 
 
 def test_specs_that_read_alike_keep_apart_artifacts() -> None:
-    from pytest_partition.reporting import artifact_dir_name
+    from pytest_partition.report import artifact_dir_name
 
     first = artifact_dir_name("test_inv.py::test_inv[A,B|C]")
     second = artifact_dir_name("test_inv.py::test_inv[A|B,C]")

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..history import NEMESIS, Event, History
+from ..topology import sides
 
 __all__ = ["AvailabilityResult", "PartitionWindow", "Side", "Tally", "availability"]
 
@@ -327,22 +328,7 @@ def _groups_from_cut(cut: Iterable[Any], nodes: list[str]) -> list[tuple[str, ..
     """Nodes that still talk both ways, grouped (connected components)."""
     broken = {(str(pair[0]), str(pair[1])) for pair in cut if len(pair) == 2}
     members = sorted(set(nodes) | {n for pair in broken for n in pair})
-    parent = {n: n for n in members}
-
-    def root(n: str) -> str:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    for a in members:
-        for b in members:
-            if a < b and (a, b) not in broken and (b, a) not in broken:
-                parent[root(a)] = root(b)
-    groups: dict[str, list[str]] = {}
-    for n in members:
-        groups.setdefault(root(n), []).append(n)
-    return [tuple(group) for group in groups.values()]
+    return list(sides(members, broken))
 
 
 def _pct(share: float | None) -> str:

@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ..errors import PLANTED_BUGS
 from .crdt import (
     INT64_MAX,
     DigestIndex,
@@ -58,7 +59,7 @@ from .crdt import (
 
 __all__ = ["BUGS", "MESSAGE_TYPES", "ApConfig", "ApNode", "Message", "Result"]
 
-BUGS = ("no-anti-entropy", "lost-update")
+BUGS = PLANTED_BUGS["ap"]
 """Planted bugs. ``no-anti-entropy``: each write is pushed once, never retried,
 and no anti-entropy round runs. ``lost-update``: a record received from a peer
 overwrites the local register whatever the clocks say (arrival order), and

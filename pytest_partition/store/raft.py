@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from pytest_partition.errors import PLANTED_BUGS
 from pytest_partition.store import kv, quorum
 from pytest_partition.store.raftlog import RaftLog
 from pytest_partition.store.raftwire import (
@@ -79,7 +80,7 @@ __all__ = [
     "Response",
 ]
 
-BUGS: tuple[str, ...] = ("stale-read", "ack-before-commit")
+BUGS: tuple[str, ...] = PLANTED_BUGS["cp"]
 """Planted bugs accepted by ``RaftNode(bug=...)``, for checkers to catch."""
 
 ROLES: tuple[str, ...] = ("leader", "follower", "candidate", "pre-candidate")

@@ -76,7 +76,7 @@ def test_the_failing_sample_fails_with_the_documented_report(pytester: pytest.Py
         "AP: every node answered 100% of requests during A,B|C*not linearizable*",
         "pytest 'test_stale.py::test_reads_are_never_stale[[]A,B|C[]]' --partition-seed=1",
     ])
-    from pytest_partition.reporting import artifact_dir_name  # (the sample above stays verbatim)
+    from pytest_partition.report import artifact_dir_name  # (the sample above stays verbatim)
 
     name = artifact_dir_name("test_stale.py::test_reads_are_never_stale[A,B|C]")
     folder = pytester.path / "arts" / name / "cluster"

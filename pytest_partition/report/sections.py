@@ -1,0 +1,68 @@
+"""The sections of a failed partition test's pytest report.
+
+In the order a reader needs them: the verdict, the smallest failing piece of
+history, the faults around it, nodes that exited, each node's log tail, where
+the artifacts are, and the command that replays the test. Long texts are
+trimmed here; the artifacts hold everything.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..cluster import Cluster
+from ..faults import faults_around
+from .analysis import Analysis
+
+__all__ = ["MAX_SECTION_LINES", "replay_command", "report_sections"]
+
+MAX_SECTION_LINES = 30
+
+
+def _trim(lines: Sequence[str], limit: int = MAX_SECTION_LINES) -> str:
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    return "\n".join([*lines[:limit], f"... {len(lines) - limit} more lines in the artifacts"])
+
+
+def report_sections(analyses: Sequence[tuple[Cluster, Analysis]], *, artifacts: Path | None,
+                    replay: str) -> list[tuple[str, str]]:
+    """The sections of a failed test's report, in the order a reader needs them."""
+    sections: list[tuple[str, str]] = []
+    for cluster, analysis in analyses:
+        suffix = f" ({cluster.workdir.name})" if len(analyses) > 1 else ""
+        sections.append((f"partition: verdict{suffix}", analysis.verdict.sentence))
+        if analysis.culprits or analysis.piece:
+            lines = []
+            if analysis.culprits:
+                lines.append("operations that cannot be placed:")
+                lines.extend(f"  {op.describe()}" for op in analysis.culprits)
+                others = [op for op in analysis.window if op not in analysis.culprits]
+                if others:
+                    lines.append("concurrent with them:")
+                    lines.extend(f"  {op.describe()}" for op in others)
+            if analysis.piece:
+                lines.append(analysis.piece)
+            sections.append((f"partition: smallest failing piece{suffix}", _trim(lines)))
+        around = faults_around(analysis.history, analysis.culprits)
+        if around:
+            sections.append((f"partition: faults around it{suffix}", _trim(around)))
+        crashed = [f"node {name} exited on its own with code {node.exit_code} while the "
+                   "test ran: calls to it were refused from then on (see its log below)"
+                   for name, node in cluster.nodes.items() if node.exit_code is not None]
+        if crashed:
+            sections.append((f"partition: nodes that exited{suffix}", "\n".join(crashed)))
+        for name, node in cluster.nodes.items():
+            sections.append((f"partition: log of node {name} (last lines){suffix}",
+                             node.log_tail() or "(empty)"))
+    if artifacts is not None:
+        sections.append(("partition: artifacts", str(artifacts)))
+    sections.append(("partition: replay", replay))
+    return sections
+
+
+def replay_command(nodeid: str, seed: int) -> str:
+    """The command line that runs this test again with the same seed."""
+    return f"pytest {shlex.quote(nodeid)} --partition-seed={seed}"

@@ -24,21 +24,25 @@ from .errors import (
     Indeterminate,
     NodeStartError,
     NotConverged,
+    NotJudged,
     OperationError,
     SpecError,
     Unavailable,
+    UntestedWarning,
 )
 from .history import Event, History, HistoryError, Operation
 from .nemesis import Cut, Kill, Latency, Nemesis, Pause
+from .schedule import Schedule, ScheduledFault, ScheduleError
 from .report import write_run_timeline
-from .run import RunResult, run
+from .run import RunResult
+from .run import run as _run
 from .topology import Partition, parse_spec
 from .waiting import eventually
 
 # The facade wires the layers together: the harness hands runs to the run
 # layer, and a run's timeline is drawn by the report layer, though neither
 # imports the layer below it.
-Cluster.runner = run
+Cluster.runner = _run
 RunResult.timeline_writer = write_run_timeline
 
 __all__ = [
@@ -59,13 +63,18 @@ __all__ = [
     "Node",
     "NodeStartError",
     "NotConverged",
+    "NotJudged",
     "Operation",
     "OperationError",
     "Partition",
     "Pause",
     "RunResult",
+    "Schedule",
+    "ScheduleError",
+    "ScheduledFault",
     "SpecError",
     "Unavailable",
+    "UntestedWarning",
     "eventually",
     "parse_spec",
 ]

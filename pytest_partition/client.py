@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 import xmlrpc.client
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .errors import (
@@ -154,14 +154,20 @@ class Client:
     A client is one Jepsen *process*: calls are serialized, and after an
     ``info`` completion the client continues as a new process, because the
     unknown operation may still be in flight.
+
+    ``methods`` maps the names calls are recorded under to the service's own
+    (``{"get": "fetch"}``: ``client.get("k")`` calls ``fetch("k")`` and
+    records a ``get``), so the checkers' models read a service's vocabulary.
     """
 
     def __init__(self, node: str, port: int, history: History, *,
-                 process_ids: Callable[[], int] | None = None, timeout: float = 1.0) -> None:
+                 process_ids: Callable[[], int] | None = None, timeout: float = 1.0,
+                 methods: Mapping[str, str] | None = None) -> None:
         self.node = node
         self.port = port
         self.timeout = check_seconds(timeout, "client timeout")
         self.history = history
+        self.methods = dict(methods or {})
         self._process_ids = process_ids or functools.partial(next, itertools.count())
         self.process: int = self._process_ids()
         self._lock = threading.Lock()
@@ -170,10 +176,11 @@ class Client:
         """Call ``method(*args)`` on the node, recording it; see the class doc."""
         if not isinstance(method, str) or not method:
             raise ValueError(f"method name must be a non-empty string, got {method!r}")
+        sent = self.methods.get(method, method)
         try:
-            body = wire.dumps(tuple(args), method).encode("utf-8")
+            body = wire.dumps(tuple(args), sent).encode("utf-8")
         except (TypeError, OverflowError, ValueError) as error:
-            raise TypeError(f"{method}{tuple(args)!r}: arguments cannot be sent over "
+            raise TypeError(f"{sent}{tuple(args)!r}: arguments cannot be sent over "
                             f"XML-RPC ({error})") from error
         key, value = split_args(args)
         with self._lock:
@@ -181,7 +188,7 @@ class Client:
             self.history.append(process=process, type="invoke", f=method, key=key,
                                 value=value, node=self.node)
             try:
-                outcome = rpc_call(self.port, method, args, self.timeout, node=self.node,
+                outcome = rpc_call(self.port, sent, args, self.timeout, node=self.node,
                                    body=body)
             except BaseException as error:
                 # Whatever went wrong (even Ctrl-C), the request may have left:

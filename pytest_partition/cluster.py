@@ -43,10 +43,12 @@ from .node import (
     node_names,
 )
 from .topology import Link, Partition, all_links, parse_links, parse_spec, validate_spec
+from .nemesis import Nemesis, as_nemesis
+from .schedule import Schedule
+from .seeds import derive_rng, derive_seed
 from .waiting import until
 
 if TYPE_CHECKING:
-    from .nemesis import Nemesis
     from .run import RunResult
 
 __all__ = ["MODES", "Cluster", "Node", "NotConverged", "Runner", "default_command"]
@@ -127,6 +129,11 @@ class Cluster:
         self.on_fault = on_fault
         self.on_progress: Callable[[str], None] | None = None
         self.runs: list[RunResult] = []
+        #: Every nemesis started against this cluster, in order (:meth:`start_nemesis`).
+        self.nemeses: list[Nemesis] = []
+        #: A recorded schedule to apply instead of drawing new faults: the
+        #: n-th nemesis started replays its n-th run (``--partition-replay``).
+        self.replay: Schedule | None = None
         self.history = History()
         self.partition_now: Partition | None = None
         self.nodes: dict[str, Node] = {}
@@ -244,6 +251,7 @@ class Cluster:
             PARTITION_PORT=str(node.port),
             PARTITION_PEERS=json.dumps(peers),
             PARTITION_DATA_DIR=str(node.data_dir),
+            PARTITION_SEED=str(derive_seed(self.seed, "node", node.name)),
             PYTHONUNBUFFERED="1",
         )
         return env
@@ -421,6 +429,30 @@ class Cluster:
             self._fault("latency", value={"ms": ms, "jitter_ms": jitter_ms,
                                           "links": [list(link) for link in chosen]})
 
+    def start_nemesis(self, nemesis: Nemesis | str | Sequence[str], *,
+                      interval: float | None = None, heal_interval: float | None = None,
+                      duration: float | None = None, hold: float = 0.0) -> Nemesis:
+        """Start a fault schedule against this cluster (seeded from its seed).
+
+        ``nemesis`` is a spec name, a list of them, or a :class:`Nemesis`.
+        When the cluster has a :attr:`replay` schedule, the nemesis applies
+        that schedule's next run instead, exactly. Stop it with ``stop()``.
+        """
+        chosen = as_nemesis(nemesis, interval, heal_interval)
+        number = len(self.nemeses)
+        if self.replay is not None:
+            chosen = Nemesis.replay(self.replay.runs[number] if number < len(self.replay.runs)
+                                    else [])
+        chosen.start(self, derive_rng(self.seed, "nemesis", number), duration=duration,
+                     hold=hold)
+        self.nemeses.append(chosen)
+        return chosen
+
+    @property
+    def schedule(self) -> Schedule:
+        """What the nemeses started against this cluster applied, one run each."""
+        return Schedule([nemesis.schedule for nemesis in self.nemeses], seed=self.seed)
+
     def leader(self) -> str | None:
         """The node that reports itself leader in ``role()`` (highest term wins)."""
         best: tuple[int, str] | None = None
@@ -472,15 +504,26 @@ class Cluster:
         with self._process_lock:
             return next(self._process_ids)
 
-    def client(self, node: str, timeout: float | None = None) -> Client:
-        """A recording client pinned to ``node`` through its client link."""
+    def client(self, node: str, timeout: float | None = None,
+               methods: Mapping[str, str] | None = None) -> Client:
+        """A recording client pinned to ``node`` through its client link.
+
+        ``methods`` maps recorded names to the service's own method names
+        (``{"get": "fetch"}``), so the built-in models check its history.
+        """
         self._node(node)
+        for name, method in (methods or {}).items():
+            for what, value in (("name", name), ("method", method)):
+                problem = method_problem(value)
+                if problem is not None:
+                    raise ValueError(f"methods: the {what} {value!r} {problem}")
         return Client(
             node,
             self.network.port(CLIENT, node),
             self.history,
             process_ids=self._next_process,
             timeout=timeout if timeout is not None else self.client_timeout,
+            methods=methods,
         )
 
     def call(self, node: str, method: str, *args: Any, timeout: float = 1.0) -> Any:
@@ -552,25 +595,32 @@ class Cluster:
             raise NotConverged(_describe_divergence(last, timeout))
         return next(iter(last.values())) if last else {}
 
-    def run(self, workload: str = "register", *, clients: int = 5, duration: float = 5.0,
-            nemesis: Nemesis | str | list[str] | None = None, keys: int = 10,
-            rate: float | None = 50.0, client_timeout: float | None = None,
-            settle_timeout: float = 10.0) -> RunResult:
+    def run(self, workload: str | Callable[..., Any] | Any = "register", *, clients: int = 10,
+            duration: float = 5.0, nemesis: Nemesis | str | list[str] | None = None,
+            keys: int | None = None, rate: float | None = 50.0,
+            client_timeout: float | None = None, settle_timeout: float = 5.0,
+            hold: float | None = None, methods: Mapping[str, str] | None = None,
+            model: Any = None) -> RunResult:
         """Run concurrent recording clients while a nemesis acts; see :mod:`pytest_partition.run`.
 
-        ``workload`` is ``"register"``, ``"kv"`` or ``"counter"``; ``nemesis`` a
-        spec name (``"random-halves"``), a list of them, or a :class:`Nemesis`.
-        Returns a :class:`~pytest_partition.run.RunResult` with
-        ``.assert_cp()``, ``.assert_ap()``, ``.availability`` and ``.verdict``.
+        ``workload`` is ``"register"``, ``"kv"`` or ``"counter"``, or your own
+        generator ``generate(rng) -> (method, args)`` with ``model=``;
+        ``methods`` maps the workload's operation names to your service's
+        (``{"get": "fetch"}``); ``nemesis`` a spec name (``"random-halves"``), a
+        list of them, or a :class:`Nemesis`. The run ends with the last cut
+        held past the system's timeouts (``hold``), a heal, and a read of
+        every key on every node. Returns a
+        :class:`~pytest_partition.run.RunResult` with ``.assert_cp()``,
+        ``.assert_ap()``, ``.availability``, ``.verdict`` and ``.schedule``.
         """
         self._require_running()
         runner = type(self).runner  # (from the class: a function, not a method)
         if runner is None:
             raise ClusterError("no runner: import pytest_partition (it sets Cluster.runner)")
-        result = runner(self, workload, clients=clients, duration=duration,
-                             nemesis=nemesis, keys=keys, rate=rate,
-                             client_timeout=client_timeout, settle_timeout=settle_timeout,
-                             progress=self.on_progress)
+        result = runner(self, workload, clients=clients, duration=duration, nemesis=nemesis,
+                        keys=keys, rate=rate, client_timeout=client_timeout,
+                        settle_timeout=settle_timeout, hold=hold, methods=methods,
+                        model=model, progress=self.on_progress)
         self.runs.append(result)
         return result
 

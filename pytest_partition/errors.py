@@ -44,10 +44,12 @@ __all__ = [
     "Indeterminate",
     "NodeStartError",
     "NotConverged",
+    "NotJudged",
     "OperationError",
     "PLANTED_BUGS",
     "SpecError",
     "Unavailable",
+    "UntestedWarning",
 ]
 
 
@@ -100,3 +102,12 @@ class NodeStartError(ClusterError):
 
 class NotConverged(AssertionError):
     """The replicas' ``state()`` did not become equal in time."""
+
+
+class NotJudged(AssertionError):
+    """A run whose faults could not decide what it asserts (``assert_ap()`` after a
+    run with no cut): not a bug found, but no pass either. Catch it to accept."""
+
+
+class UntestedWarning(UserWarning):
+    """A check passed, but the run's faults could not have made it fail."""

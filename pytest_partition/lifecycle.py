@@ -2,16 +2,20 @@
 
 :class:`TestClusters` is what the ``cluster_factory`` fixture holds for one
 test. It starts clusters on demand (arguments from the test's markers and the
-run's options), runs the nemesis marker's schedule on the first one, and when
-the test ends stops everything, keeps or drops the artifacts, and leaves the
-summary row (and, for an expected failure, its report) in the test's
-``user_properties``, which travel to the controller under pytest-xdist.
+run's options), runs the nemesis marker's schedule on the first one (or
+replays a recorded schedule), and when the test ends stops everything, keeps
+or drops the artifacts, and leaves the summary row (and, for an expected
+failure, its report) in the test's ``user_properties``, which travel to the
+controller under pytest-xdist. When a test that applied faults fails, it can
+shrink the fault schedule (``--partition-shrink``) and remembers the smallest
+failing one in pytest's cache, to replay it first next time.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,24 +25,34 @@ import pytest
 from .cluster import Cluster
 from .errors import NodeStartError
 from .markers import Markers
-from .nemesis import Nemesis, as_nemesis
 from .report import (
     Analysis,
     analyse,
     artifact_dir_name,
     replay_command,
+    replay_text,
     report_sections,
     summary_row,
     write_artifacts,
 )
-from .seeds import derive_rng, derive_seed
+from .schedule import SCHEDULE_FILE, Schedule
+from .seeds import derive_seed
 from .settings import CLUSTER_MARKER_ARGS, MarkerError, Settings, cluster_kwargs, merge_marker_args
+from .shrinking import crash_of, is_child, shrink_test
 
-__all__ = ["SUMMARY_PROPERTY", "XFAIL_PROPERTY", "TestClusters", "expected_failure"]
+__all__ = ["SUMMARY_PROPERTY", "XFAIL_PROPERTY", "TestClusters", "expected_failure",
+           "remembered_key"]
 
 #: user_properties names of the summary row and of an expected failure's report.
 SUMMARY_PROPERTY = "partition_summary"
 XFAIL_PROPERTY = "partition_xfail_report"
+#: The smallest failing schedule kept for a test by the cache.
+SMALLEST_FILE = "smallest-schedule.json"
+
+
+def remembered_key(nodeid: str) -> str:
+    """The cache key of a test's remembered failing schedule."""
+    return f"partition/schedule/{nodeid}"
 
 
 def expected_failure(report: pytest.TestReport) -> bool:
@@ -53,24 +67,28 @@ class TestClusters:
 
     def __init__(self, item: pytest.Item, settings: Settings, markers: Markers,
                  spec: str | None, artifacts_root: Path,
-                 progress: Callable[[str], None] | None) -> None:
+                 progress: Callable[[str], None] | None,
+                 replay: Schedule | None = None) -> None:
         self.item = item
         self.settings = settings
         self.markers = markers
         self.spec = spec
         self.folder = artifacts_root / artifact_dir_name(item.nodeid)
         self.started: list[Cluster] = []
-        self.nemeses: list[Nemesis] = []
         self.failed_start = False
         self.call_report: pytest.TestReport | None = None
         self.analyses: list[tuple[Cluster, Analysis]] | None = None
+        self.smallest: Schedule | None = None
         self._progress = progress
+        self._began = time.monotonic()
+        self._cache = getattr(item.config, "cache", None)
+        #: Where the replayed schedule came from: "option", "remembered" or None.
+        self.replay_source: str | None = "option" if replay is not None else None
+        if replay is None:
+            replay = self._remembered()
+            self.replay_source = "remembered" if replay is not None else None
+        self.replay = replay
         shutil.rmtree(self.folder, ignore_errors=True)  # a previous run of the same test
-
-    @property
-    def replay(self) -> str:
-        """The command line that runs this test again with the same seed."""
-        return replay_command(self.item.nodeid, self.settings.seed)
 
     # -- while the test runs ---------------------------------------------------------
 
@@ -87,6 +105,8 @@ class TestClusters:
             on_fault=lambda c, event: config.hook.pytest_partition_fault(cluster=c, event=event),
         )
         cluster.on_progress = self._progress
+        if not self.started:
+            cluster.replay = self.replay  # a replayed schedule is the first cluster's
         try:
             cluster.start()
         except NodeStartError as error:
@@ -100,9 +120,7 @@ class TestClusters:
         config.hook.pytest_partition_cluster_started(cluster=cluster)
         if self.markers.nemesis is not None and len(self.started) == 1:
             specs, interval, heal_interval = self.markers.nemesis
-            schedule = as_nemesis(specs, interval, heal_interval)
-            schedule.start(cluster, derive_rng(cluster.seed, "nemesis"))
-            self.nemeses.append(schedule)
+            cluster.start_nemesis(specs, interval=interval, heal_interval=heal_interval)
         return cluster
 
     def _kwargs(self, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -126,28 +144,133 @@ class TestClusters:
                 kwargs["command"], kwargs["bug"] = list(command), None
         return kwargs
 
+    # -- replay and remember -------------------------------------------------------------
+
+    def _remembered(self) -> Schedule | None:
+        """The failing schedule the cache remembers for this test, when it may be used:
+        not inside a shrink, not with --partition-no-remember or an explicit seed."""
+        if (self._cache is None or self.settings.no_remember or self.settings.seed_given
+                or is_child()):
+            return None
+        data = self._cache.get(remembered_key(self.item.nodeid), None)
+        if data is None:
+            return None
+        try:
+            return Schedule.from_dict(data, "the remembered schedule")
+        except ValueError:
+            self._forget()
+            return None
+
+    def _remember(self, schedule: Schedule) -> None:
+        if self._cache is not None and not self.settings.no_remember and not is_child():
+            self._cache.set(remembered_key(self.item.nodeid), schedule.to_dict())
+
+    def _forget(self) -> None:
+        if self._cache is not None and not is_child():
+            self._cache.set(remembered_key(self.item.nodeid), None)
+
     # -- when the call phase has its report -------------------------------------------
 
     def failure_sections(self, report: pytest.TestReport) -> list[tuple[str, str]]:
         """Remember the call's report; for a failure, check the histories now,
-        while the nodes still run, and return the report's sections."""
+        while the nodes still run, shrink the schedule if asked, and return the
+        report's sections."""
         self.call_report = report
         if not report.failed or not self.started:
             return []
         self.analyses = self._analyse()
-        return report_sections(self.analyses, artifacts=self.folder, replay=self.replay)
+        sections = report_sections(self.analyses, artifacts=self.folder, replay=self._replay())
+        schedule = self._schedule_of(self.started[0])
+        if len(schedule):
+            if self._may_shrink():
+                # Before the artifacts and the replay line, which close the report.
+                sections.insert(-2, ("partition: smallest failing schedule",
+                                     self._shrink(report, schedule)))
+            self._remember(self.smallest or schedule)
+        return sections
+
+    def _may_shrink(self) -> bool:
+        return self.settings.shrink and not is_child()
+
+    def _shrink(self, report: pytest.TestReport, schedule: Schedule) -> str:
+        """Stop everything (a quiet machine for the re-runs), shrink, and say what
+        was found; the smallest failing schedule is kept in :attr:`smallest`."""
+        self._stop_all()
+        cluster = self.started[0]
+        hint, hint_run = self._hint(cluster)
+        began = time.monotonic()
+        write = self._progress or _terminal_writer(self.item.config)
+        write(f"shrinking the {len(schedule)} fault(s) of {self.item.nodeid} (budget "
+              f"{self.settings.shrink_budget:g} s, {self.settings.shrink_tries} tries each)")
+        smallest, attempts = shrink_test(
+            self.item, schedule, seed=self.settings.seed, crash=crash_of(report),
+            folder=self.folder, budget=self.settings.shrink_budget,
+            tries=self.settings.shrink_tries, estimate=time.monotonic() - self._began,
+            hint=hint, hint_run=hint_run, progress=lambda line: write(f"shrink: {line}"))
+        self.smallest = smallest
+        path = smallest.save(self.folder / SMALLEST_FILE)
+        lines = [f"{len(smallest)} of {len(schedule)} fault(s) still fail "
+                 f"({self.settings.shrink_tries} of {self.settings.shrink_tries} tries; "
+                 f"{len(attempts)} candidate(s) in {time.monotonic() - began:.0f} s):"]
+        lines.extend(f"  {line}" for line in smallest.describe() or ["(no fault at all)"])
+        lines.append(f"schedule: {path}")
+        lines.append("replay: " + replay_command(self.item.nodeid, self.settings.seed, path))
+        if smallest is schedule:
+            lines[0] = (f"no smaller schedule failed {self.settings.shrink_tries} tries in a "
+                        f"row ({len(attempts)} candidate(s) tried):")
+        return "\n".join(lines)
+
+    def _hint(self, cluster: Cluster) -> tuple[float | None, int]:
+        """When the first blamed operation began: seconds from the start of the
+        nemesis in force then (and its number), for the shrink to try first."""
+        culprits = self.analyses[0][1].culprits if self.analyses else []
+        if not culprits or not cluster.nemeses:
+            return None, 0
+        at = min(op.start for op in culprits) + cluster.history.origin_ns
+        started = [(number, nemesis.started_ns or 0)
+                   for number, nemesis in enumerate(cluster.nemeses)]
+        before = [(number, ns) for number, ns in started if ns <= at]
+        if not before:
+            return None, 0
+        number, ns = before[-1]
+        return (at - ns) / 1e9, number
 
     def _analyse(self) -> list[tuple[Cluster, Analysis]]:
         return [(cluster, analyse(cluster.history, cluster.runs[-1] if cluster.runs else None))
                 for cluster in self.started]
 
+    def _schedule_of(self, cluster: Cluster) -> Schedule:
+        """What the cluster's nemeses applied, marked with this test and run seed."""
+        schedule = cluster.schedule
+        schedule.test, schedule.seed = self.item.nodeid, self.settings.seed
+        return schedule
+
+    def _schedule_path(self) -> Path | None:
+        """Where the first cluster's schedule.json goes, when it applied faults."""
+        if self.started and len(self.started[0].schedule):
+            return self.started[0].workdir / SCHEDULE_FILE
+        return None
+
+    def _replay(self) -> str:
+        return replay_text(self.item.nodeid, self.settings.seed, self._schedule_path())
+
     # -- when the test ends --------------------------------------------------------------
+
+    def _stop_all(self) -> None:
+        try:
+            for cluster in self.started:
+                for nemesis in cluster.nemeses:
+                    nemesis.stop()
+        finally:
+            for cluster in reversed(self.started):
+                cluster.stop()
 
     def close(self) -> None:
         """Stop the nemesis and every cluster, then report and keep or drop artifacts."""
         try:
-            for schedule in self.nemeses:
-                schedule.stop()
+            for cluster in self.started:
+                for nemesis in cluster.nemeses:
+                    nemesis.stop()
         finally:
             if self.failed_start:  # keep every log of a cluster that could not start
                 for cluster in self.started:
@@ -164,15 +287,24 @@ class TestClusters:
         report = self.call_report
         xfailed = report is not None and expected_failure(report)
         failed = report is not None and (report.failed or xfailed)
+        if report is not None and report.passed and self.replay_source == "remembered":
+            self._forget()  # it passes the schedule that broke it: fixed
         analyses = self.analyses or self._analyse()
-        nemesis = self.nemeses[0].describe() if self.nemeses else None
+        nemesis = self._nemesis_words()
         if failed or self.settings.keep_artifacts:
-            for cluster, analysis in analyses:
+            crash = crash_of(report) if report is not None and report.failed else None
+            for number, (cluster, analysis) in enumerate(analyses):
+                schedule = self._schedule_of(cluster)
+                if len(schedule):
+                    schedule.save(cluster.workdir / SCHEDULE_FILE)
                 write_artifacts(cluster.workdir, cluster, analysis, {
                     "test": self.item.nodeid, "outcome": report.outcome if report else "unknown",
                     "seed": self.settings.seed, "cluster_seed": cluster.seed, "spec": self.spec,
                     "nemesis": nemesis, "mode": cluster.mode, "bug": cluster.bug,
-                    "replay": self.replay,
+                    "replay": replay_command(self.item.nodeid, self.settings.seed,
+                                             self._schedule_path() if number == 0 else None),
+                    "crash": crash.to_dict() if crash is not None else None,
+                    "replayed": self.replay_source,
                 })
         else:
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -185,6 +317,33 @@ class TestClusters:
         if report is not None and xfailed:
             # pytest shows no report for an xfail; ours goes to the summary.
             text = "\n".join(f"--- {title}\n{body}" for title, body in report_sections(
-                analyses, artifacts=self.folder, replay=self.replay))
+                analyses, artifacts=self.folder, replay=self._replay()))
             properties.append((XFAIL_PROPERTY, json.dumps(
                 {"test": self.item.nodeid, "reason": report.wasxfail, "report": text})))
+
+    def _nemesis_words(self) -> str | None:
+        """The test's nemeses in words (a replay says where its schedule came from)."""
+        nemeses = [n for c in self.started[:1] for n in c.nemeses]
+        if not nemeses:
+            return None
+        words = nemeses[0].describe()
+        if self.replay_source == "remembered":
+            words += " remembered from an earlier failure"
+        return words
+
+
+def _terminal_writer(config: pytest.Config) -> Callable[[str], None]:
+    """Progress lines for the terminal, past the output capture."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"    partition: {line}")
+        else:
+            reporter.write_line(f"    partition: {line}")
+
+    return write

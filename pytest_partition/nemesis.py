@@ -3,39 +3,53 @@
 A :class:`Nemesis` composes faults. Each fault knows how to start and how to
 end itself: a :class:`Cut` cuts links and heals them, :class:`Latency`
 slows links and clears the delay, :class:`Kill` kills a node and restarts it,
-:class:`Pause` stops a node and resumes it. The schedule is a loop: choose a
-fault, start it, wait ``interval``, end it, wait ``heal_interval``, repeat.
-All choices (which fault, which random shape, which node) come from one seeded
-:class:`random.Random`, so the same seed replays the same sequence of faults.
+:class:`Pause` stops a node and resumes it. The schedule is a loop over fault
+windows: choose a fault, start it, keep it for the window, end it, stay
+healed for a while, repeat. Windows have random lengths with a long tail
+(:func:`~pytest_partition.schedule.plan_windows`), or a fixed ``interval``.
+All choices (which fault, which window, which random shape, which node) come
+from one seeded :class:`random.Random`, so the same seed draws the same
+schedule.
 
-Every fault is recorded in the history as a ``nemesis`` event by the cluster
-and reported to the ``pytest_partition_fault`` hook.
+What was applied is recorded exactly (:attr:`Nemesis.schedule`: each fault's
+start and end and its concrete shape), and :meth:`Nemesis.replay` applies a
+recorded schedule again. Every fault is also recorded in the history as a
+``nemesis`` event by the cluster and reported to the
+``pytest_partition_fault`` hook.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .durations import MAX_SECONDS, check_seconds, seconds_problem
 from .errors import ClusterError
 from .network import FAULT_KINDS
-from .topology import Link, validate_spec
+from .schedule import Schedule, ScheduledFault, ScheduleError, plan_windows
+from .topology import Link, parse_links, validate_spec
 
 if TYPE_CHECKING:
     from .cluster import Cluster
 
 __all__ = ["Cut", "Fault", "Kill", "Latency", "Nemesis", "NodeFault", "Pause", "as_nemesis"]
 
+#: What a fault's ``start`` returns: its concrete shape, as the fields of a
+#: :class:`~pytest_partition.schedule.ScheduledFault` (``fault``, ``spec``,
+#: ``node``, ...), or None when it cannot say (it is then recorded by name).
+Shape = dict[str, Any]
+
 
 class Fault(Protocol):
     """One kind of fault: ``start`` it, later ``stop`` it."""
 
-    def start(self, cluster: Cluster, rng: random.Random) -> None:
-        """Inject the fault (choices drawn from ``rng``)."""
+    def start(self, cluster: Cluster, rng: random.Random) -> Shape | None:
+        """Inject the fault (choices drawn from ``rng``); return what it did exactly."""
 
     def stop(self, cluster: Cluster) -> None:
         """Undo it: heal, restart, resume, clear."""
@@ -61,8 +75,9 @@ class Cut:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"Cut: kind={self.kind!r} is not one of {', '.join(FAULT_KINDS)}")
 
-    def start(self, cluster: Cluster, rng: random.Random) -> None:
-        cluster.partition(self.spec, self.kind, rng=rng)
+    def start(self, cluster: Cluster, rng: random.Random) -> Shape:
+        part = cluster.partition(self.spec, self.kind, rng=rng)
+        return {"fault": "partition", "spec": part.exact, "kind": self.kind}
 
     def stop(self, cluster: Cluster) -> None:
         cluster.heal()
@@ -98,8 +113,12 @@ class Latency:
             raise refused(links)
         self.links = [(src, dst) for src, dst in links]
 
-    def start(self, cluster: Cluster, rng: random.Random) -> None:
+    def start(self, cluster: Cluster, rng: random.Random) -> Shape:
         cluster.set_latency(self.ms, self.jitter_ms, self.links)
+        links = None if self.links is None else [list(link) for link in
+                                                 parse_links(self.links, cluster.names)]
+        return {"fault": "latency", "ms": float(self.ms), "jitter_ms": float(self.jitter_ms),
+                "links": links}
 
     def stop(self, cluster: Cluster) -> None:
         cluster.set_latency(0, 0, self.links)
@@ -137,10 +156,11 @@ class NodeFault:
     def __post_init__(self) -> None:
         _check_node(type(self).__name__, self.node)
 
-    def start(self, cluster: Cluster, rng: random.Random) -> None:
+    def start(self, cluster: Cluster, rng: random.Random) -> Shape:
         victim = _pick(cluster, self.node, rng)
         getattr(cluster, self.do)(victim)
         self._victims.append(victim)
+        return {"fault": self.do, "node": victim}
 
     def stop(self, cluster: Cluster) -> None:
         while self._victims:
@@ -162,16 +182,55 @@ class Pause(NodeFault):
     do, undo = "pause", "resume"
 
 
+class _Recorded:
+    """A recorded fault applied again exactly: the inverse of recording it."""
+
+    def __init__(self, fault: ScheduledFault) -> None:
+        self.fault = fault
+
+    def start(self, cluster: Cluster, rng: random.Random) -> Shape:
+        fault = self.fault
+        if fault.fault == "partition":
+            assert fault.spec is not None
+            cluster.partition(fault.spec, fault.kind)
+        elif fault.fault == "latency":
+            assert fault.ms is not None
+            cluster.set_latency(fault.ms, fault.jitter_ms, fault.links)
+        else:
+            assert fault.node is not None
+            getattr(cluster, fault.fault)(fault.node)
+        return fault.to_dict()
+
+    def stop(self, cluster: Cluster) -> None:
+        fault = self.fault
+        if fault.fault == "partition":
+            cluster.heal()
+        elif fault.fault == "latency":
+            cluster.set_latency(0, 0, fault.links)
+        else:
+            assert fault.node is not None
+            getattr(cluster, "restart" if fault.fault == "kill" else "resume")(fault.node)
+
+    def describe(self) -> str:
+        return self.fault.intent or self.fault.shape()
+
+
 class Nemesis:
     """A schedule of faults run in a background thread.
 
-    ``faults`` are :class:`Fault` objects or partition specs (strings).
-    Each round picks one fault with the seeded rng, keeps it ``interval``
-    seconds, ends it, and waits ``heal_interval`` (default: ``interval``).
-    An error in the schedule stops it and is raised again by :meth:`stop`.
+    ``faults`` are :class:`Fault` objects or partition specs (strings). Each
+    round picks one fault with the seeded rng, keeps it for a window, ends it,
+    and stays healed for a while. Without ``interval`` the windows have
+    random lengths with a long tail, from blips to cuts that outlast the
+    system's timeouts (:func:`~pytest_partition.schedule.plan_windows`);
+    with ``interval`` every window lasts ``interval`` seconds and every gap
+    ``heal_interval`` (default: ``interval``). An error in the schedule stops
+    it and is raised again by :meth:`stop`.
+
+    :attr:`schedule` is what was applied; :meth:`replay` applies it again.
     """
 
-    def __init__(self, *faults: Fault | str, interval: float = 0.5,
+    def __init__(self, *faults: Fault | str, interval: float | None = None,
                  heal_interval: float | None = None) -> None:
         if not faults:
             raise ValueError("a Nemesis needs at least one fault, e.g. Nemesis('random-halves')")
@@ -184,40 +243,126 @@ class Nemesis:
                     "partition spec (a string), a Cut, Latency, Kill or Pause, or an object "
                     "with start(cluster, rng), stop(cluster) and describe()")
         # An unbounded or NaN interval would make the schedule never end a fault.
-        if seconds_problem(interval) is not None:
-            raise ValueError(f"interval must be > 0 and <= {MAX_SECONDS:g} seconds, "
-                             f"got {interval!r}")
+        if interval is not None and seconds_problem(interval) is not None:
+            raise ValueError(f"interval must be > 0 and <= {MAX_SECONDS:g} seconds (or None: "
+                             f"random windows with a long tail), got {interval!r}")
         if heal_interval is not None and seconds_problem(heal_interval, zero_ok=True) is not None:
             raise ValueError(f"heal_interval must be >= 0 and <= {MAX_SECONDS:g} seconds (or "
                              f"None: the interval), got {heal_interval!r}")
-        self.faults: list[Fault] = [Cut(f) if isinstance(f, str) else f for f in faults]
+        self._setup([Cut(f) if isinstance(f, str) else f for f in faults], interval,
+                    heal_interval, None)
+
+    def _setup(self, faults: list[Fault], interval: float | None, heal_interval: float | None,
+               replaying: list[ScheduledFault] | None) -> None:
+        self.faults = faults
         self.interval = interval
         self.heal_interval = interval if heal_interval is None else heal_interval
         self.rounds = 0
+        self._replaying = replaying
         self._cluster: Cluster | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._active: Fault | None = None
         self._error: BaseException | None = None
+        self._applied: list[ScheduledFault] = []
+        self._lock = threading.Lock()
+        #: ``time.monotonic_ns()`` when the schedule started (its offsets count from it).
+        self.started_ns: int | None = None
+        #: Seconds from the start when a bounded or replayed schedule is done.
+        self.ends_at: float | None = None
+
+    @classmethod
+    def replay(cls, schedule: str | Path | Schedule | Sequence[ScheduledFault | Mapping[str, Any]],
+               run: int = 0) -> Nemesis:
+        """A nemesis that applies a recorded schedule exactly: the same faults, with
+        the same shapes, at the same offsets from its start, and nothing else.
+
+        ``schedule`` is a ``schedule.json`` path, an artifacts folder holding
+        one, a :class:`~pytest_partition.schedule.Schedule`, or a list of
+        faults; ``run`` picks one of its runs (the first by default).
+        """
+        recorded = Schedule.of(schedule)
+        if not 0 <= run < max(len(recorded.runs), 1):
+            raise ScheduleError(f"run {run} is not in the schedule, which has "
+                                f"{len(recorded.runs)} run(s)")
+        faults = list(recorded.runs[run]) if recorded.runs else []
+        nemesis = cls.__new__(cls)  # (no faults to check: the schedule was checked)
+        nemesis._setup([_Recorded(fault) for fault in faults], None, None, faults)
+        return nemesis
+
+    @property
+    def replaying(self) -> bool:
+        """True for a nemesis made by :meth:`replay`."""
+        return self._replaying is not None
 
     def describe(self) -> str:
         """The faults and timing, for reports."""
-        faults = ", ".join(f.describe() for f in self.faults)
+        if self._replaying is not None:
+            return f"replay of {len(self._replaying)} recorded fault(s)"
+        faults = ", ".join(dict.fromkeys(f.describe() for f in self.faults))
+        if self.interval is None:
+            return f"{faults} (windows of random length)"
         return f"{faults} every {self.interval:g} s"
 
-    def start(self, cluster: Cluster, rng: random.Random) -> None:
-        """Run the schedule against ``cluster`` until :meth:`stop`."""
+    @property
+    def schedule(self) -> list[ScheduledFault]:
+        """The faults applied so far, exactly: shapes, and offsets from the start."""
+        with self._lock:
+            return list(self._applied)
+
+    def start(self, cluster: Cluster, rng: random.Random, *, duration: float | None = None,
+              hold: float = 0.0) -> None:
+        """Run the schedule against ``cluster`` until :meth:`stop`.
+
+        With ``duration`` (seconds), the windows end by ``duration + hold``:
+        the last one is in force at ``duration`` and held ``hold`` seconds
+        more (the closing phase of a run), after which the schedule is done
+        (:meth:`wait`). A replay applies its recorded offsets whatever these say.
+        """
         if self._thread is not None:
             raise ClusterError("this Nemesis is already running")
+        names = set(cluster.names)
         for fault in self.faults:
             if isinstance(fault, Cut):
                 # A typo should fail now, in the test, not in the thread.
                 validate_spec(fault.spec, cluster.names)
+            elif isinstance(fault, _Recorded):
+                unknown = sorted(fault.fault.nodes() - names)
+                if unknown:
+                    raise ScheduleError(
+                        f"the schedule's {fault.fault.describe()} names node(s) "
+                        f"{', '.join(unknown)}, which this cluster does not have (its nodes: "
+                        f"{', '.join(cluster.names)})")
+                if fault.fault.spec is not None:
+                    validate_spec(fault.fault.spec, cluster.names)
         self._cluster = cluster
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(rng,), name="nemesis",
+        self.started_ns = time.monotonic_ns()
+        if self._replaying is not None:
+            self.ends_at = max((f.end for f in self._replaying), default=0.0)
+        else:
+            self.ends_at = None if duration is None else duration + hold
+        # Windows and choices draw from separate streams of the one seed, so
+        # that changing one fault's shape does not move the windows.
+        windows = self._windows(random.Random(rng.getrandbits(64)), duration, hold)
+        self._thread = threading.Thread(target=self._run, args=(rng, windows), name="nemesis",
                                         daemon=True)
         self._thread.start()
+
+    def _windows(self, rng: random.Random, duration: float | None,
+                 hold: float) -> Iterator[tuple[Fault | None, float, float]]:
+        if self._replaying is not None:
+            return ((fault, recorded.start, recorded.end)
+                    for fault, recorded in zip(self.faults, self._replaying))
+        return ((None, start, end) for start, end in plan_windows(
+            rng, duration, hold=hold, interval=self.interval, heal_interval=self.heal_interval))
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until a bounded schedule has applied and ended its last fault."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def stop(self) -> None:
         """End the active fault, stop the schedule, and re-raise its error if any."""
@@ -234,19 +379,30 @@ class Nemesis:
         """True while the schedule runs."""
         return self._thread is not None and self._thread.is_alive()
 
-    def _run(self, rng: random.Random) -> None:
+    def _since_start(self) -> float:
+        assert self.started_ns is not None
+        return (time.monotonic_ns() - self.started_ns) / 1e9
+
+    def _run(self, rng: random.Random,
+             windows: Iterator[tuple[Fault | None, float, float]]) -> None:
         cluster = self._cluster
         assert cluster is not None
+        began = 0.0
+        shape: Shape | None = None
         try:
-            while not self._stop.is_set():
-                fault = self.faults[rng.randrange(len(self.faults))]
-                self._active = fault
-                fault.start(cluster, rng)
+            for chosen, start, end in windows:
+                if self._stop.wait(max(0.0, start - self._since_start())):
+                    break
+                fault = chosen or self.faults[rng.randrange(len(self.faults))]
+                self._active, shape = fault, None
+                shape = fault.start(cluster, rng)
+                began = self._since_start()  # in force from here (isolate:leader may wait)
                 self.rounds += 1
-                self._stop.wait(self.interval)
+                stopped = self._stop.wait(max(0.0, end - self._since_start()))
                 self._active = None
                 fault.stop(cluster)
-                if self._stop.wait(self.heal_interval):
+                self._record(fault, shape, began)
+                if stopped:
                     break
         except BaseException as error:  # raised again in the test's thread by stop()
             self._error = error
@@ -255,11 +411,24 @@ class Nemesis:
             if active is not None:
                 try:
                     active.stop(cluster)
+                    if shape is not None:  # (None: it failed to start, or cannot say)
+                        self._record(active, shape, began)
                 except BaseException as error:
                     self._error = self._error or error
 
+    def _record(self, fault: Fault, shape: Shape | None, began: float) -> None:
+        ended = max(self._since_start(), began + 1e-3)
+        if shape is None:  # a fault of the user's that cannot say what it did
+            shape = {"fault": "custom"}
+        intent = fault.describe()
+        if shape.get("fault") not in ("partition", "kill", "pause", "latency"):
+            return  # only faults that can be replayed go into the schedule
+        data = {**shape, "start": began, "end": ended, "intent": intent}
+        with self._lock:
+            self._applied.append(ScheduledFault.from_dict(data))
 
-def as_nemesis(value: Nemesis | str | Sequence[str], interval: float = 0.5,
+
+def as_nemesis(value: Nemesis | str | Sequence[str], interval: float | None = None,
                heal_interval: float | None = None) -> Nemesis:
     """A Nemesis from a spec name, a list of them, or a Nemesis (returned as is)."""
     if isinstance(value, Nemesis):

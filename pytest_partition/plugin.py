@@ -8,8 +8,12 @@ and every text a user reads is written by :mod:`pytest_partition.report`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
+import shutil
+import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,11 +25,16 @@ from .cluster import Cluster
 from .lifecycle import SUMMARY_PROPERTY, XFAIL_PROPERTY, TestClusters
 from .markers import MARKERS, checked_markers, read_markers, uses_cluster
 from .report import summary_lines
+from .schedule import Schedule, ScheduleError
 from .seeds import derive_seed
 from .settings import OPTIONS, MarkerError, Settings
 from .topology import spec_id
 
 SETTINGS = pytest.StashKey[Settings]()
+RUN_FOLDER = pytest.StashKey[Path]()
+#: The default home of artifacts, under the rootdir (add it to .gitignore).
+DEFAULT_ARTIFACTS = Path(".partition") / "artifacts"
+REPLAY = pytest.StashKey[Schedule]()
 TEST_CLUSTERS = pytest.StashKey[TestClusters]()
 SEED_CACHE_KEY = "partition/seed"
 
@@ -61,11 +70,19 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "partition_seed" in workerinput:
-        # Under xdist every worker uses the controller's seed.
+        # Under xdist every worker uses the controller's seed and run folder.
         settings = Settings(**{**settings.__dict__, "seed": workerinput["partition_seed"]})
-    elif cache is not None:
-        cache.set(SEED_CACHE_KEY, settings.seed)
+        config.stash[RUN_FOLDER] = Path(workerinput["partition_run_folder"])
+    else:
+        if cache is not None:
+            cache.set(SEED_CACHE_KEY, settings.seed)
+        config.stash[RUN_FOLDER] = artifacts_root(config.rootpath, settings)
     config.stash[SETTINGS] = settings
+    if settings.replay is not None:
+        try:
+            config.stash[REPLAY] = Schedule.load(settings.replay)
+        except ScheduleError as error:
+            raise pytest.UsageError(f"--partition-replay: {error}") from None
     config.pluginmanager.register(_Summary(config), "partition-summary")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistSeed(), "partition-xdist-seed")
@@ -75,11 +92,43 @@ class _XdistSeed:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["partition_seed"] = node.config.stash[SETTINGS].seed
+        node.workerinput["partition_run_folder"] = str(node.config.stash[RUN_FOLDER])
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    seed = config.stash[SETTINGS].seed
-    return f"partition: run seed {seed} (replay with --partition-seed={seed})"
+def artifacts_root(rootpath: Path, settings: Settings) -> Path:
+    """Where this run's artifacts go: ``--partition-artifacts`` as given, else a
+    folder of its own in ``.partition/artifacts`` under the rootdir, where the
+    runs beyond ``--partition-keep-runs`` are removed (the oldest first)."""
+    if settings.artifacts:
+        return Path(settings.artifacts).resolve()
+    runs = rootpath / DEFAULT_ARTIFACTS
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = runs / f"run-{stamp}-{os.getpid()}"
+    if runs.is_dir():
+        older = sorted((p for p in runs.iterdir() if p.is_dir() and p.name.startswith("run-")),
+                       key=lambda p: p.stat().st_mtime)
+        for stale in older[:max(0, len(older) - (settings.keep_runs - 1))]:
+            shutil.rmtree(stale, ignore_errors=True)
+    return folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A run whose tests all passed leaves no empty folder behind.
+    folder = config.stash.get(RUN_FOLDER, None)
+    if folder is not None and not hasattr(config, "workerinput"):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    settings = config.stash[SETTINGS]
+    lines = [f"partition: run seed {settings.seed} (replay with "
+             f"--partition-seed={settings.seed})"]
+    replay = config.stash.get(REPLAY, None)
+    if replay is not None:
+        lines.append(f"partition: replaying the {len(replay)} fault(s) of {settings.replay}"
+                     + (f" (recorded for {replay.test})" if replay.test else ""))
+    return lines
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -116,13 +165,12 @@ def partition_seed(request: pytest.FixtureRequest) -> int:
 
 
 @pytest.fixture(scope="session")
-def partition_artifacts(pytestconfig: pytest.Config,
-                        tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder that receives each partition test's artifacts."""
-    chosen = pytestconfig.stash[SETTINGS].artifacts
-    root = Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "partition-artifacts"
+def partition_artifacts(pytestconfig: pytest.Config) -> Path:
+    """The folder that receives each partition test's artifacts: this run's folder
+    in ``.partition/artifacts`` under the rootdir, or ``--partition-artifacts``."""
+    root = pytestconfig.stash[RUN_FOLDER]
     root.mkdir(parents=True, exist_ok=True)
-    return root.resolve()
+    return root
 
 
 @pytest.fixture
@@ -138,7 +186,8 @@ def cluster_factory(
     item = request.node
     settings = item.config.stash[SETTINGS]
     clusters = TestClusters(item, settings, checked_markers(item, settings), partition_spec,
-                            partition_artifacts, _progress_writer(item.config, item.nodeid))
+                            partition_artifacts, _progress_writer(item.config, item.nodeid),
+                            replay=item.config.stash.get(REPLAY, None))
     item.stash[TEST_CLUSTERS] = clusters
     try:
         yield clusters.start

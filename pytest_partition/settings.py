@@ -70,6 +70,19 @@ def parse_count(text: str) -> int:
     return count
 
 
+def parse_count_upto_1000(text: str) -> int:
+    """A count from 1 to 1000."""
+    try:
+        count = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of runs; accepted: an integer from 1 to 1000") from None
+    if not 1 <= count <= 1000:
+        raise argparse.ArgumentTypeError(f"{count} is out of range; accepted: an integer from "
+                                         "1 to 1000")
+    return count
+
+
 def parse_seconds(text: str) -> float:
     """A number of seconds > 0 and <= :data:`~pytest_partition.durations.MAX_SECONDS`."""
     try:
@@ -110,6 +123,19 @@ def parse_bool(text: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (true or false)")
+
+
+def parse_tries(text: str) -> int:
+    """How many tries a shrink candidate must fail: an integer from 1 to 20."""
+    try:
+        tries = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of tries; accepted: an integer from 1 to 20") from None
+    if not 1 <= tries <= 20:
+        raise argparse.ArgumentTypeError(f"{tries} tries is out of range; accepted: an integer "
+                                         "from 1 to 20")
+    return tries
 
 
 def parse_method(text: str) -> str:
@@ -160,10 +186,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("ping-method", "XML-RPC method that says a node is ready (default ping)",
            parse_method, "ping"),
     Option("artifacts", "folder for each partition test's history, node logs, timeline and "
-           "result.json (default: partition-artifacts under pytest's basetemp)",
-           parse_path, None),
+           "result.json (default: .partition/artifacts/run-* under the rootdir, one "
+           "folder per pytest run)", parse_path, None),
+    Option("keep-runs", "how many runs' artifacts to keep in .partition/artifacts (1-1000; "
+           "default 5; older run folders are removed)", parse_count_upto_1000, 5),
     Option("keep-artifacts", "keep the artifacts of passing tests too (default: only failed)",
            parse_bool, False, flag_only=True),
+    Option("replay", "apply exactly the faults of this schedule.json (or of the artifacts "
+           "folder that holds one) instead of drawing new ones", parse_path, None),
+    Option("shrink", "when a test that applied faults fails, re-run it with smaller fault "
+           "schedules and report the smallest that still fails", parse_bool, False,
+           flag_only=True),
+    Option("shrink-budget", "seconds a test's shrinking may take (> 0 and <= 3600; "
+           "default 120)", parse_seconds, 120.0),
+    Option("shrink-tries", "a smaller schedule counts as failing when it fails this many "
+           "tries in a row (1-20; default 2)", parse_tries, 2),
+    Option("no-remember", "do not replay the smallest failing schedule of each test that "
+           "pytest's cache remembers from an earlier run", parse_bool, False, flag_only=True),
 )
 
 
@@ -180,6 +219,14 @@ class Settings:
     ping_method: str
     artifacts: str | None
     keep_artifacts: bool
+    keep_runs: int = 5
+    replay: str | None = None
+    shrink: bool = False
+    shrink_budget: float = 120.0
+    shrink_tries: int = 2
+    no_remember: bool = False
+    #: True when the seed came from the command line or the ini file.
+    seed_given: bool = False
 
     @classmethod
     def resolve(cls, cli: Mapping[str, Any], ini: Mapping[str, str],
@@ -200,6 +247,7 @@ class Settings:
                     raise ValueError(f"ini key {option.ini}: {error}") from None
             values[option.name.replace("-", "_")] = option.default if value is None else value
         seed = values["seed"]
+        values["seed_given"] = seed is not None
         if seed == "last":
             seed = last_seed()
             if seed is None:

@@ -82,11 +82,24 @@ class Partition:
                 return group
         return (node,)
 
+    @property
+    def exact(self) -> str:
+        """A spec that cuts exactly these links and resolves to nothing else:
+        groups (``"n1|n2,n3"``) when the cut is the one between the sides,
+        otherwise one-way clauses (``"n1->n2,n3;n2->n1"``)."""
+        if set(self.cut) == _cut_between(self.groups):
+            return "|".join(",".join(group) for group in self.groups)
+        by_source: dict[str, list[str]] = {}
+        for src, dst in sorted(self.cut):
+            by_source.setdefault(src, []).append(dst)
+        return ";".join(f"{src}->{','.join(dsts)}" for src, dsts in by_source.items())
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as recorded in fault events."""
         return {
             "spec": self.spec,
             "resolved": self.resolved,
+            "exact": self.exact,
             "cut": [list(link) for link in sorted(self.cut)],
             "groups": [list(group) for group in self.groups],
         }

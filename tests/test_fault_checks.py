@@ -17,7 +17,7 @@ from pytest_partition.nemesis import as_nemesis
         (lambda: Nemesis(42), TypeError, "fault 1 of the Nemesis, 42, is not a fault"),
         (lambda: Nemesis("A|B", object()), TypeError, "fault 2 of the Nemesis"),
         (lambda: Nemesis("A|B", interval=float("inf")), ValueError,
-         "interval must be > 0 and <= 3600 seconds, got inf"),
+         "interval must be > 0 and <= 3600 seconds (or None: random windows with a long tail), got inf"),
         (lambda: Nemesis("A|B", interval=1e10), ValueError, "interval must be > 0 and <= 3600"),
         (lambda: Nemesis("A|B", interval=True), ValueError, "interval must be > 0 and <= 3600"),
         (lambda: Nemesis("A|B", interval="1"), ValueError, "interval must be > 0 and <= 3600"),

@@ -22,12 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 
 #: Layers, top first: each may import itself and the layers above it.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "domain": ("errors", "durations", "seeds", "topology", "history", "edn", "faults"),
+    "domain": ("errors", "durations", "seeds", "topology", "history", "edn", "faults",
+               "schedule", "shrink"),
     "checkers": ("checkers",),
     "harness": ("wire", "client", "proxy", "network", "node", "waiting", "cluster", "nemesis"),
     "run": ("run",),
     "report": ("report",),
-    "pytest": ("settings", "hookspecs", "markers", "lifecycle", "plugin"),
+    "pytest": ("settings", "hookspecs", "markers", "shrinking", "lifecycle", "plugin"),
     "store": ("store",),
 }
 #: Entry points over the layers: the facade and the command line.

@@ -7,6 +7,8 @@
 - :func:`check_counter`: no acknowledged increment lost (AP counters);
   :func:`check_lost_updates`: no acknowledged write lost (AP registers).
 - :func:`cap_verdict`: all of the above, as one verdict and one sentence.
+- :func:`exposure`: what the faults put to the test (a pass that could not
+  have failed says so).
 
 Models are instances: :data:`register`, :data:`kv`, :data:`counter` (or their
 names as strings); subclass :class:`Model` for your own service. Every result
@@ -23,6 +25,7 @@ from .availability_check import AvailabilityResult, PartitionWindow, Side, Tally
 from .bruteforce import linearizable_bruteforce
 from .convergence import MISSING, ConvergenceResult, converged
 from .counter_check import CounterResult, check_counter
+from .exposure import Exposure, exposure
 from .linearizability import LinearizabilityResult, PrefixStep, linearizable
 from .lost_updates import LostUpdatesResult, check_lost_updates
 from .models import (
@@ -44,6 +47,7 @@ __all__ = [
     "ConvergenceResult",
     "CounterModel",
     "CounterResult",
+    "Exposure",
     "KVModel",
     "LinearizabilityResult",
     "LostUpdatesResult",
@@ -62,6 +66,7 @@ __all__ = [
     "check_lost_updates",
     "converged",
     "counter",
+    "exposure",
     "kv",
     "linearizable",
     "linearizable_bruteforce",

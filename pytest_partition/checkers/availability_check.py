@@ -33,7 +33,8 @@ from typing import Any
 from ..history import NEMESIS, Event, History
 from ..topology import sides
 
-__all__ = ["AvailabilityResult", "PartitionWindow", "Side", "Tally", "availability"]
+__all__ = ["AvailabilityResult", "PartitionWindow", "Side", "Tally", "availability",
+           "partition_windows", "window_of"]
 
 
 @dataclass
@@ -139,7 +140,13 @@ class PartitionWindow:
 
 @dataclass
 class AvailabilityResult:
-    """Outcome of :func:`availability`; ``sides`` sums each (spec, group) over windows."""
+    """Outcome of :func:`availability`; ``sides`` sums each (spec, group) over windows.
+
+    ``healthy`` counts the operations invoked outside every partition: the
+    share they got answered is the baseline a side is held to, so that
+    timeouts a loaded machine causes everywhere do not read as a side's
+    unavailability.
+    """
 
     overall: Tally
     per_node: dict[str, Tally]
@@ -147,6 +154,13 @@ class AvailabilityResult:
     per_node_healthy: dict[str, Tally]
     windows: list[PartitionWindow]
     sides: list[Side]
+    healthy: Tally = field(default_factory=Tally)
+
+    @property
+    def baseline(self) -> float:
+        """The share of ok answers outside partitions (1.0 when there were none)."""
+        share = self.healthy.ok_share
+        return 1.0 if share is None else share
 
     @property
     def partitioned(self) -> bool:
@@ -159,9 +173,11 @@ class AvailabilityResult:
         return min(busy, key=lambda side: side.tally.ok_share or 0.0) if busy else None
 
     def sides_below(self, threshold: float) -> list[Side]:
-        """Sides that got requests and answered ok less than ``threshold`` of them."""
+        """Sides that got requests and answered ok less than ``threshold`` times the
+        :attr:`baseline` (the share answered outside partitions) of them."""
+        bar = threshold * self.baseline
         return [side for side in self.sides
-                if side.tally.total and (side.tally.ok_share or 0.0) < threshold]
+                if side.tally.total and (side.tally.ok_share or 0.0) < bar]
 
     def explain(self) -> str:
         """Totals, each node, and each side of each partition."""
@@ -172,6 +188,8 @@ class AvailabilityResult:
                 line += (f"; partitioned {self.per_node_partitioned[node].words()}"
                          f", otherwise {self.per_node_healthy.get(node, Tally()).words()}")
             lines.append(line)
+        if self.windows and self.healthy.total:
+            lines.append(f"  outside partitions: {self.healthy.words()}")
         for side in self.sides:
             lines.append(f"  during {side.spec} ({side.windows} window(s)), side {side.name}"
                          f"{' (minority)' if side.minority else ''}: {side.tally.words()}")
@@ -189,6 +207,7 @@ class AvailabilityResult:
             "per_node_healthy": {n: t.to_dict() for n, t in self.per_node_healthy.items()},
             "windows": [window.to_dict() for window in self.windows],
             "sides": [side.to_dict() for side in self.sides],
+            "healthy": self.healthy.to_dict(),
             "text": self.explain(),
         }
 
@@ -196,19 +215,21 @@ class AvailabilityResult:
 def availability(history: History) -> AvailabilityResult:
     """Measure answers per node, per node in and out of partitions, and per side."""
     history = history.snapshot()  # clients may still be appending
-    windows = _windows(history.faults(), history)
+    windows = partition_windows(history)
     starts = [window.first_index for window in windows]
     overall = Tally()
     per_node: dict[str, Tally] = {}
     partitioned: dict[str, Tally] = {}
     healthy: dict[str, Tally] = {}
+    outside = Tally()
     for op in history.operations():
         node = op.node if op.node is not None else "?"
         overall.count(op.type)
         per_node.setdefault(node, Tally()).count(op.type)
-        window = _window_of(op.invoke_index, windows, starts)
+        window = window_of(op.invoke_index, windows, starts)
         if window is None:
             healthy.setdefault(node, Tally()).count(op.type)
+            outside.count(op.type)
             continue
         partitioned.setdefault(node, Tally()).count(op.type)
         for side in window.sides:
@@ -225,10 +246,10 @@ def availability(history: History) -> AvailabilityResult:
                 setattr(total.tally, outcome,
                         getattr(total.tally, outcome) + getattr(side.tally, outcome))
     return AvailabilityResult(overall, dict(sorted(per_node.items())), partitioned, healthy,
-                              windows, list(sides.values()))
+                              windows, list(sides.values()), outside)
 
 
-def _window_of(index: int, windows: list[PartitionWindow],
+def window_of(index: int, windows: list[PartitionWindow],
                starts: list[int]) -> PartitionWindow | None:
     position = bisect.bisect_right(starts, index) - 1
     if position < 0:
@@ -239,7 +260,10 @@ def _window_of(index: int, windows: list[PartitionWindow],
     return window
 
 
-def _windows(faults: Iterable[Event], history: History) -> list[PartitionWindow]:
+def partition_windows(history: History) -> list[PartitionWindow]:
+    """The history's partitions, each from the event that set it to the next heal
+    or partition (its sides' tallies empty)."""
+    faults = history.faults()
     nodes = sorted({e.node for e in history.client_events() if e.node is not None})
     windows: list[PartitionWindow] = []
 

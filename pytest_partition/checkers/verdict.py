@@ -5,9 +5,11 @@ The rules, in order:
 - **CP** means the history is linearizable (:func:`.linearizable`; a time
   limit reached makes it unknown). Refusing requests is allowed.
 - **AP** means: every side of every partition answered ``ok`` to at least
-  ``threshold`` (default 0.99) of the client operations invoked on it while
-  the partition was in force (``fail`` and ``info`` count as not answered;
-  sides that got no request are not judged); when ``states`` (node -> its
+  ``threshold`` (default 0.99) times as many of the client operations invoked
+  on it while the partition was in force as the nodes answered outside
+  partitions (``fail`` and ``info`` count as not answered; sides that got no
+  request are not judged; so timeouts that load causes everywhere do not
+  read as unavailability); when ``states`` (node -> its
   final ``state()``) are given, the replicas converged (:func:`.converged`);
   and no acknowledged update was lost: counters (keys changed only by
   ``incr``/``add``) pass :func:`.check_counter` (reads may be stale, as on an
@@ -160,7 +162,10 @@ def _update_checks(
 def _ap_problems(avail: AvailabilityResult, conv: ConvergenceResult | None,
                  counters: list[CounterResult], lost: LostUpdatesResult | None,
                  threshold: float) -> list[str]:
-    problems = [f"side {side.name} answered only {_pct(side)} of requests during {side.spec}"
+    against = (f" (against {avail.baseline:.0%} outside partitions)"
+               if avail.healthy.total and avail.baseline < 1 else "")
+    problems = [f"side {side.name} answered only {_pct(side)} of requests during "
+                f"{side.spec}{against}"
                 for side in sorted(avail.sides_below(threshold),
                                    key=lambda s: s.tally.ok_share or 0.0)]
     if conv is not None and not conv.valid:

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from .analysis import Analysis, analyse
 from .artifacts import artifact_dir_name, write_artifacts, write_run_timeline
-from .sections import replay_command, report_sections
+from .sections import replay_command, replay_text, report_sections
 from .summary import summary_lines, summary_row
 
 if TYPE_CHECKING:
     from .timeline import render_timeline, write_timeline
 
-__all__ = ["Analysis", "analyse", "artifact_dir_name", "render_timeline", "replay_command",
+__all__ = ["Analysis", "analyse", "artifact_dir_name", "render_timeline", "replay_command", "replay_text",
            "report_sections", "summary_lines", "summary_row", "write_artifacts",
            "write_run_timeline", "write_timeline"]
 

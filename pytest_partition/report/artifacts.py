@@ -22,13 +22,30 @@ from .analysis import Analysis
 __all__ = ["artifact_dir_name", "write_artifacts", "write_run_timeline"]
 
 
+#: Longest folder name for a test (file systems allow 255 bytes; keep room).
+_NAME_CHARS = 100
+
+
 def artifact_dir_name(nodeid: str) -> str:
     """A folder name for a test id: readable, safe on every file system, unique.
 
-    The readable part loses characters (``[A,B|C]`` and ``[A|B,C]`` both
-    read ``A_B_C``), so a short digest of the whole id keeps them apart.
+    The test's own name comes first and is kept whole when it fits; its file's
+    name follows (folders left out), then a short digest of the whole id,
+    since the readable part loses characters (``[A,B|C]`` and ``[A|B,C]``
+    both read ``A_B_C``).
     """
-    name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", nodeid).strip("_")[-100:] or "test"
+    path, _, test = nodeid.partition("::")
+
+    def safe(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.\-]+", "_", text).strip("_")
+
+    name, file = safe(test), safe(Path(path).name)
+    if not name:
+        name, file = file or "test", ""
+    name = name[:_NAME_CHARS]
+    room = _NAME_CHARS - len(name) - 2
+    if file and room >= 8:
+        name += "--" + file[:room]
     return f"{name}-{hashlib.sha256(nodeid.encode()).hexdigest()[:8]}"
 
 

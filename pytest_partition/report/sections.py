@@ -16,7 +16,7 @@ from ..cluster import Cluster
 from ..faults import faults_around
 from .analysis import Analysis
 
-__all__ = ["MAX_SECTION_LINES", "replay_command", "report_sections"]
+__all__ = ["MAX_SECTION_LINES", "replay_command", "replay_text", "report_sections"]
 
 MAX_SECTION_LINES = 30
 
@@ -63,6 +63,21 @@ def report_sections(analyses: Sequence[tuple[Cluster, Analysis]], *, artifacts: 
     return sections
 
 
-def replay_command(nodeid: str, seed: int) -> str:
-    """The command line that runs this test again with the same seed."""
-    return f"pytest {shlex.quote(nodeid)} --partition-seed={seed}"
+def replay_command(nodeid: str, seed: int, schedule: Path | None = None) -> str:
+    """The command line that runs this test again with the same seed (and faults)."""
+    command = f"pytest {shlex.quote(nodeid)} --partition-seed={seed}"
+    if schedule is not None:
+        command += f" --partition-replay={shlex.quote(str(schedule))}"
+    return command
+
+
+def replay_text(nodeid: str, seed: int, schedule: Path | None = None) -> str:
+    """The replay command, and what it can and cannot repeat."""
+    fixed = "the fault schedule and each worker's operations"
+    if schedule is not None:
+        fixed = "each worker's operations, and the replay applies the recorded faults exactly"
+    return "\n".join([
+        replay_command(nodeid, seed, schedule),
+        f"The seed fixes {fixed}; it cannot fix thread timing, so a timing bug may need",
+        "several runs: with pytest-repeat installed, add --count=20 to run it 20 times.",
+    ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,29 +10,37 @@ from typing import Any, ClassVar
 
 from ..checkers import (
     AvailabilityResult,
+    Exposure,
     LinearizabilityResult,
+    ModelLike,
     Verdict,
     availability,
     cap_verdict,
+    exposure,
     linearizable,
 )
+from ..errors import NotJudged, UntestedWarning
 from ..faults import faults_around
 from ..history import History, Operation
-from .workload import MODELS
+from ..schedule import Schedule, ScheduledFault
 
-__all__ = ["RunResult", "TimelineWriter"]
+__all__ = ["FinalReads", "RunResult", "TimelineWriter"]
 
 #: Draws a run's HTML timeline: (result, blamed operations) -> the file written.
 TimelineWriter = Callable[["RunResult", Sequence[Operation]], Path]
+#: What each node answered to the final read of each key.
+FinalReads = dict[str, dict[Any, Any]]
 
 
 @dataclass
 class RunResult:
     """What a run recorded, and the checks to apply to it.
 
-    ``history`` holds the run's events only; ``states`` the final
-    ``state()`` of every node after the heal (None if they could not be read);
-    ``convergence`` says why they differ when they do.
+    ``history`` holds the run's events only (its final reads included);
+    ``states`` the final ``state()`` of every node after the heal (None if
+    the nodes do not serve it); ``convergence`` says why they differ when
+    they do; ``final_reads`` what each node answered for each key after the
+    heal; ``schedule`` the faults the nemesis applied, exactly.
     """
 
     #: Draws :attr:`timeline`; the package sets it on import to the report
@@ -47,14 +56,14 @@ class RunResult:
     convergence: str | None
     workdir: Path
     number: int = 1
+    model: ModelLike | str = "kv"
+    schedule: list[ScheduledFault] = field(default_factory=list)
+    final_reads: FinalReads | None = None
+    hold: float = 0.0
     _linearizable: LinearizabilityResult | None = field(default=None, repr=False)
     _verdict: Verdict | None = field(default=None, repr=False)
+    _exposure: Exposure | None = field(default=None, repr=False)
     _timeline: Path | None = field(default=None, repr=False)
-
-    @property
-    def model(self) -> str:
-        """The checker model of this workload."""
-        return MODELS[self.workload]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -73,11 +82,48 @@ class RunResult:
         return availability(self.history)
 
     @property
+    def exposure(self) -> Exposure:
+        """What the run's faults put to the test (see :func:`~pytest_partition.checkers.exposure`)."""
+        if self._exposure is None:
+            self._exposure = exposure(self.history)
+        return self._exposure
+
+    @property
+    def untested(self) -> list[str]:
+        """Why a pass of ``assert_cp()`` or ``assert_ap()`` would prove little: one
+        reason per property the faults could not have put to the test."""
+        reasons = []
+        if self.exposure.cp_untested:
+            reasons.append(f"CP untested: {self.exposure.cp_untested}")
+        if self.exposure.ap_untested:
+            reasons.append(f"AP untested: {self.exposure.ap_untested}")
+        return reasons
+
+    @property
+    def judged_states(self) -> dict[str, Any] | None:
+        """Each node's final view, as the AP checks judge it: its ``state()`` (when
+        served) overlaid with what a client read of each key after the heal."""
+        if self.final_reads is None:
+            return self.states
+        views: dict[str, Any] = {}
+        for node, reads in self.final_reads.items():
+            state = (self.states or {}).get(node)
+            views[node] = {**(state if isinstance(state, dict) else {}), **reads}
+        return views
+
+    @property
     def verdict(self) -> Verdict:
         """CP, AP, neither or unknown, with its one-sentence reason."""
         if self._verdict is None:
-            self._verdict = cap_verdict(self.history, states=self.states, model=self.model)
+            self._verdict = cap_verdict(self.history, states=self.judged_states,
+                                        model=self.model)
         return self._verdict
+
+    def save_schedule(self, path: str | Path) -> Path:
+        """Write the faults this run applied as a ``schedule.json`` (for
+        ``--partition-replay`` or :meth:`Nemesis.replay
+        <pytest_partition.nemesis.Nemesis.replay>`)."""
+        return Schedule([self.schedule], seed=self.seed).save(path)
 
     @property
     def timeline(self) -> Path:
@@ -98,25 +144,54 @@ class RunResult:
         return self._timeline
 
     def assert_cp(self) -> None:
-        """Fail unless the history is linearizable (the minority may refuse)."""
+        """Fail unless the history is linearizable (the minority may refuse).
+
+        A pass whose faults could not have exposed a violation (no request
+        reached a minority side, say) warns with :class:`UntestedWarning`.
+        """
+        __tracebackhide__ = True
         result = self.check_linearizable()
         if result.valid is True:
+            if self.exposure.cp_untested:
+                warnings.warn(UntestedWarning(
+                    f"assert_cp() passed, but {self.exposure.cp_untested} ({self._run_words()})"),
+                    stacklevel=2)
             return
         head = ("CP could not be decided: " + result.explain() if result.valid == "unknown"
                 else "not CP: " + result.explain())
         raise AssertionError(self._report(head, result.culprits))
 
-    def assert_ap(self) -> None:
-        """Fail unless every side answered, replicas converged and nothing was lost."""
+    def assert_ap(self, *, require_cut: bool = True) -> None:
+        """Fail unless every side answered, replicas converged and nothing was lost.
+
+        A run with no cut cannot judge availability: that raises
+        :class:`~pytest_partition.NotJudged` ("AP not judged: no cut"), an
+        AssertionError a test may catch, or pass ``require_cut=False`` to
+        accept it. A pass in which no key was written from two sides of a
+        partition warns with :class:`UntestedWarning`.
+        """
+        __tracebackhide__ = True
         verdict = self.verdict
         if verdict.valid_ap is True:
+            if self.exposure.ap_untested:
+                warnings.warn(UntestedWarning(
+                    f"assert_ap() passed, but {self.exposure.ap_untested} ({self._run_words()})"),
+                    stacklevel=2)
             return
         if verdict.valid_ap == "unknown":
-            head = ("AP could not be judged: no side of a partition got a request (did the "
-                    "run have a nemesis?)")
-        else:
-            head = "not AP: " + "\n".join(_ap_failures(verdict))
+            reason = self.exposure.ap_untested or "no side of a partition got a request"
+            if not require_cut and not self.exposure.windows:
+                warnings.warn(UntestedWarning(f"AP not judged: {reason}"), stacklevel=2)
+                return
+            raise NotJudged(self._report(
+                f"AP not judged: {reason}; availability under partition needs a cut with "
+                "requests on its sides (nemesis='random-halves', say), or pass "
+                "require_cut=False to accept a run without one", ()))
+        head = "not AP: " + "\n".join(_ap_failures(verdict))
         raise AssertionError(self._report(f"{head}\nverdict: {verdict.sentence}", ()))
+
+    def _run_words(self) -> str:
+        return (f"workload {self.workload}, nemesis {self.nemesis or 'none'}, seed {self.seed}")
 
     def _report(self, head: str, culprits: Any) -> str:
         lines = [head]
@@ -126,8 +201,7 @@ class RunResult:
         if around:
             lines.append("faults around it:")
             lines.extend(f"  {line}" for line in around)
-        lines.append(f"run: workload {self.workload}, nemesis {self.nemesis or 'none'}, "
-                     f"seed {self.seed}, {self.duration:g} s, ops {self.counts}")
+        lines.append(f"run: {self._run_words()}, {self.duration:g} s, ops {self.counts}")
         return "\n".join(lines)
 
 

@@ -48,7 +48,8 @@ class CpRuntime(Runtime):
             self.log(f"restarted at term {self.node.term} with {len(log)} log entries")
         self._waiters: dict[str, _Waiter] = {}
         self._ids = itertools.count(1)
-        self._incarnation = random.Random(seed).getrandbits(32)
+        # Request ids must differ across restarts even with the same seed.
+        self._incarnation = random.SystemRandom().getrandbits(32)
         self._last_role = ""
 
     # -- driving the state machine (always under self.lock) -------------------------

@@ -32,10 +32,10 @@ from .errors import (
 )
 from .history import Event, History, HistoryError, Operation
 from .nemesis import Cut, Kill, Latency, Nemesis, Pause
-from .schedule import Schedule, ScheduledFault, ScheduleError
 from .report import write_run_timeline
 from .run import RunResult
 from .run import run as _run
+from .schedule import Schedule, ScheduledFault, ScheduleError
 from .topology import Partition, parse_spec
 from .waiting import eventually
 

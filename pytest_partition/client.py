@@ -23,17 +23,19 @@ import xmlrpc.client
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from . import wire
+from .durations import check_seconds
 from .errors import (
     FAULT_INDETERMINATE,
     FAULT_INVALID,
     FAULT_UNAVAILABLE,
     NOT_DISPATCHED_FAULTS,
+    ArgumentError,
+    ArgumentTypeError,
     Indeterminate,
     OperationError,
     Unavailable,
 )
-from . import wire
-from .durations import check_seconds
 from .history import History
 
 __all__ = ["Client", "Outcome", "rpc_call", "split_args"]
@@ -175,12 +177,12 @@ class Client:
     def call(self, method: str, *args: Any) -> Any:
         """Call ``method(*args)`` on the node, recording it; see the class doc."""
         if not isinstance(method, str) or not method:
-            raise ValueError(f"method name must be a non-empty string, got {method!r}")
+            raise ArgumentError(f"method name must be a non-empty string, got {method!r}")
         sent = self.methods.get(method, method)
         try:
             body = wire.dumps(tuple(args), sent).encode("utf-8")
         except (TypeError, OverflowError, ValueError) as error:
-            raise TypeError(f"{sent}{tuple(args)!r}: arguments cannot be sent over "
+            raise ArgumentTypeError(f"{sent}{tuple(args)!r}: arguments cannot be sent over "
                             f"XML-RPC ({error})") from error
         key, value = split_args(args)
         with self._lock:

@@ -17,9 +17,11 @@ import re
 import shlex
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
+import warnings
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -28,8 +30,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .checkers import converged
 from .client import Client, Outcome, rpc_call
 from .durations import check_seconds
-from .errors import ClusterError, NodeStartError, NotConverged, SpecError
+from .errors import (
+    ArgumentError,
+    ClusterError,
+    NodeContractWarning,
+    NodeStartError,
+    NotConverged,
+    NotServed,
+    SpecError,
+    reported_at_the_call,
+)
 from .history import NEMESIS, Event, History
+from .nemesis import Nemesis, as_nemesis
 from .network import CLIENT, Network
 from .node import (
     MODES,
@@ -42,10 +54,9 @@ from .node import (
     method_problem,
     node_names,
 )
-from .topology import Link, Partition, all_links, parse_links, parse_spec, validate_spec
-from .nemesis import Nemesis, as_nemesis
 from .schedule import Schedule
 from .seeds import derive_rng, derive_seed
+from .topology import Link, Partition, all_links, parse_links, parse_spec, validate_spec
 from .waiting import until
 
 if TYPE_CHECKING:
@@ -79,6 +90,7 @@ class Cluster:
     #: not import the layer that drives it.
     runner: ClassVar[Runner | None] = None
 
+    @reported_at_the_call
     def __init__(
         self,
         nodes: int | Sequence[str] = 3,
@@ -98,9 +110,9 @@ class Cluster:
     ) -> None:
         self.names = node_names(nodes)
         if mode not in MODES:
-            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+            raise ArgumentError(f"mode {mode!r} is not one of {', '.join(MODES)}")
         if command is not None and bug is not None:
-            raise ValueError(
+            raise ArgumentError(
                 f"bug={bug!r} plants a bug in the reference store; it cannot apply to your "
                 "own command= (drop one of them)"
             )
@@ -113,7 +125,7 @@ class Cluster:
                 ("ping_method", ping_method, method_problem(ping_method)),
                 ("env", env, None if env is None else env_problem(env))):
             if problem is not None:
-                raise ValueError(f"{name}={value!r} {problem}")
+                raise ArgumentError(f"{name}={value!r} {problem}")
         if spec is not None:
             validate_spec(spec, self.names)  # a bad spec fails now, not at partition()
         self.mode = mode
@@ -197,7 +209,7 @@ class Cluster:
         for node in self.nodes.values():
             self._spawn(node)
         self._wait_ready(list(self.nodes.values()))
-        if self.mode == "cp" and self.command == default_command(self.mode, self.bug):
+        if self.mode == "cp" and self.reference_store:
             # The reference store refuses everything until it has a leader;
             # a test should start with a cluster that serves.
             self.wait_leader(self.start_timeout)
@@ -215,8 +227,14 @@ class Cluster:
             for node in nodes:
                 node.release()
             deadline = time.monotonic() + grace
+            deaf = []
             for node in nodes:
+                process = node.process
                 self._forget(node.reap(deadline - time.monotonic()))
+                if grace > 0 and process is not None and process.returncode == -signal.SIGKILL:
+                    deaf.append(node.name)
+            if deaf:
+                _warn_deaf(self.command, deaf, grace)
             if self._network is not None:
                 self._network.close()
             if self._own_workdir and not self._keep_workdir:
@@ -376,6 +394,7 @@ class Cluster:
 
     # -- network faults ---------------------------------------------------------
 
+    @reported_at_the_call
     def partition(self, spec: str | None = None, kind: str = "drop", *,
                   rng: random.Random | None = None) -> Partition:
         """Cut the links ``spec`` describes (replacing any current cut).
@@ -415,11 +434,13 @@ class Cluster:
             if not self._stopped:
                 self.heal()
 
+    @reported_at_the_call
     def isolate(self, node: str, kind: str = "drop") -> Partition:
         """Cut ``node`` off from every other node, both ways."""
         self._node(node)
         return self.partition(f"isolate:{node}", kind)
 
+    @reported_at_the_call
     def set_latency(self, ms: float, jitter_ms: float = 0.0,
                     links: str | Iterable[Link] | None = None) -> None:
         """Delay traffic on ``links`` (default: every node-to-node link)."""
@@ -429,6 +450,7 @@ class Cluster:
             self._fault("latency", value={"ms": ms, "jitter_ms": jitter_ms,
                                           "links": [list(link) for link in chosen]})
 
+    @reported_at_the_call
     def start_nemesis(self, nemesis: Nemesis | str | Sequence[str], *,
                       interval: float | None = None, heal_interval: float | None = None,
                       duration: float | None = None, hold: float = 0.0) -> Nemesis:
@@ -461,6 +483,13 @@ class Cluster:
                 continue
             outcome = self._rpc(name, "role", timeout=0.5)
             if outcome.type != "ok":
+                if _unserved(outcome.exception, "role"):
+                    # Waiting cannot make a missing method appear: say so now.
+                    raise NotServed(
+                        f"node {name} does not serve role() ({outcome.error}): finding the "
+                        "leader (isolate:leader, wait_leader) asks each node's role(), "
+                        "which returns 'leader' or another role (see the node contract); "
+                        "or name the node to isolate (isolate:NODE)")
                 continue
             role, term = _parse_role(outcome.value)
             if role == "leader" and (best is None or term > best[0]):
@@ -472,9 +501,12 @@ class Cluster:
         # give the cluster a moment to elect rather than fail the fault.
         try:
             return self.wait_leader(timeout=5.0)
+        except NotServed:
+            raise
         except ClusterError:
             return None
 
+    @reported_at_the_call
     def wait_leader(self, timeout: float = 10.0) -> str:
         """Wait until a node reports itself leader in ``role()``; return its name."""
         timeout = check_seconds(timeout, "wait_leader timeout")
@@ -504,6 +536,7 @@ class Cluster:
         with self._process_lock:
             return next(self._process_ids)
 
+    @reported_at_the_call
     def client(self, node: str, timeout: float | None = None,
                methods: Mapping[str, str] | None = None) -> Client:
         """A recording client pinned to ``node`` through its client link.
@@ -516,7 +549,7 @@ class Cluster:
             for what, value in (("name", name), ("method", method)):
                 problem = method_problem(value)
                 if problem is not None:
-                    raise ValueError(f"methods: the {what} {value!r} {problem}")
+                    raise ArgumentError(f"methods: the {what} {value!r} {problem}")
         return Client(
             node,
             self.network.port(CLIENT, node),
@@ -526,6 +559,7 @@ class Cluster:
             methods=methods,
         )
 
+    @reported_at_the_call
     def call(self, node: str, method: str, *args: Any, timeout: float = 1.0) -> Any:
         """Call a node without recording it (plumbing: state, role, stats)."""
         outcome = self._rpc(self._node(node).name, method, *args, timeout=timeout)
@@ -533,6 +567,7 @@ class Cluster:
             raise outcome.exception
         return outcome.value
 
+    @reported_at_the_call
     def states(self, method: str = "state", timeout: float = 1.0) -> dict[str, Any]:
         """Each running node's ``state()``; a node that fails maps to its error."""
         result: dict[str, Any] = {}
@@ -542,6 +577,7 @@ class Cluster:
                             else _Failed(outcome.error, _unserved(outcome.exception, method)))
         return result
 
+    @reported_at_the_call
     def wait_converged(self, timeout: float = 5.0, method: str = "state") -> dict[str, Any]:
         """Wait until every running node's ``state()`` is equal; return that state.
 
@@ -571,7 +607,7 @@ class Cluster:
             for name, value in last.items():
                 if isinstance(value, _Failed) and value.unserved:
                     # Waiting cannot make a missing method appear.
-                    raise ClusterError(
+                    raise NotServed(
                         f"node {name} does not serve {method}() ({value.error}); "
                         f"wait_converged() compares each node's {method}(): a method "
                         "returning the node's data (see the node contract)")
@@ -595,6 +631,7 @@ class Cluster:
             raise NotConverged(_describe_divergence(last, timeout))
         return next(iter(last.values())) if last else {}
 
+    @reported_at_the_call
     def run(self, workload: str | Callable[..., Any] | Any = "register", *, clients: int = 10,
             duration: float = 5.0, nemesis: Nemesis | str | list[str] | None = None,
             keys: int | None = None, rate: float | None = 50.0,
@@ -624,8 +661,17 @@ class Cluster:
         self.runs.append(result)
         return result
 
+    @property
+    def reference_store(self) -> bool:
+        """True when the nodes run the reference store (not a command of yours)."""
+        return self.command == default_command(self.mode, self.bug)
+
     def __repr__(self) -> str:
-        return f"<Cluster {','.join(self.names)} mode={self.mode} seed={self.seed}>"
+        if self.reference_store:
+            what = f"mode={self.mode}" + (f" bug={self.bug}" if self.bug else "")
+        else:
+            what = f"command={shlex.join(self.command)!r}"
+        return f"<Cluster {','.join(self.names)} {what} seed={self.seed}>"
 
 
 class _Failed:
@@ -665,6 +711,22 @@ def _describe_divergence(states: Mapping[str, Any], timeout: float) -> str:
     return "\n".join(lines)
 
 
+_WARNED_DEAF: set[str] = set()
+
+
+def _warn_deaf(command: Sequence[str], names: list[str], grace: float) -> None:
+    """Warn once per node program that ignores the end of its input."""
+    program = " ".join(command[:3]) if command[:2] == [sys.executable, "-m"] else command[0]
+    if program in _WARNED_DEAF:
+        return
+    _WARNED_DEAF.add(program)
+    warnings.warn(NodeContractWarning(
+        f"node(s) {', '.join(names)} ({program}) did not exit within {grace:g} s of the end "
+        "of their standard input, so they were killed, and every cluster stop waits that "
+        "long: a node must exit when its stdin reaches EOF (the node contract)"),
+        stacklevel=3)
+
+
 def _parse_role(value: Any) -> tuple[str, int]:
     if isinstance(value, str):
         return value.lower(), 0
@@ -679,7 +741,7 @@ def _parse_role(value: Any) -> tuple[str, int]:
 def _command_list(command: Sequence[str] | str) -> list[str]:
     argv = shlex.split(command) if isinstance(command, str) else [str(a) for a in command]
     if not argv:
-        raise ValueError("command is empty; give the program and its arguments as a list")
+        raise ArgumentError("command is empty; give the program and its arguments as a list")
     return argv
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from .errors import ArgumentError, ArgumentTypeError
+
 __all__ = ["MAX_SECONDS", "SECONDS_ACCEPTED", "SECONDS_OR_ZERO_ACCEPTED", "accepted",
            "check_seconds", "seconds_problem"]
 
@@ -59,7 +61,7 @@ def check_seconds(value: object, what: str, *, zero_ok: bool = False,
     problem = seconds_problem(value, zero_ok=zero_ok, limit=limit)
     if problem is None:
         return float(value)  # type: ignore[arg-type]  # a real number, checked above
-    error = TypeError if problem == "is not a number" else ValueError
+    error = ArgumentTypeError if problem == "is not a number" else ArgumentError
     subject = f"{what}{value!r}" if what.endswith("=") else f"{what} {value!r}"
     what_is_accepted = accepted(zero_ok=zero_ok, limit=limit, unit=unit)
     raise error(f"{subject} {problem}; accepted: {what_is_accepted}")

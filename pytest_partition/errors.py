@@ -21,6 +21,10 @@ recorded as ``fail``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
 FAULT_UNAVAILABLE = 503
 FAULT_INDETERMINATE = 504
 FAULT_INVALID = 400
@@ -40,16 +44,22 @@ __all__ = [
     "FAULT_INDETERMINATE",
     "FAULT_INVALID",
     "FAULT_UNAVAILABLE",
+    "USAGE_ERRORS",
+    "ArgumentError",
+    "ArgumentTypeError",
     "ClusterError",
     "Indeterminate",
+    "NodeContractWarning",
     "NodeStartError",
     "NotConverged",
     "NotJudged",
+    "NotServed",
     "OperationError",
     "PLANTED_BUGS",
     "SpecError",
     "Unavailable",
     "UntestedWarning",
+    "reported_at_the_call",
 ]
 
 
@@ -75,12 +85,24 @@ class Indeterminate(OperationError):
     """Nobody can tell whether the operation happened (recorded as ``info``)."""
 
 
-class SpecError(ValueError):
+class ArgumentError(ValueError):
+    """An argument that is not accepted; the message names it and says what is."""
+
+
+class ArgumentTypeError(TypeError):
+    """An argument of a type that is not accepted; the message says what is."""
+
+
+class SpecError(ArgumentError):
     """A partition spec that cannot be parsed or names an unknown node."""
 
 
 class ClusterError(RuntimeError):
     """A cluster could not be started, controlled or stopped as asked."""
+
+
+class NotServed(ClusterError):
+    """A node does not serve a method the harness needs (``state()``, ``role()``)."""
 
 
 class NodeStartError(ClusterError):
@@ -109,5 +131,36 @@ class NotJudged(AssertionError):
     run with no cut): not a bug found, but no pass either. Catch it to accept."""
 
 
+class NodeContractWarning(UserWarning):
+    """A node program that does not follow the node contract in a way that costs
+    time rather than correctness (it ignores the end of its input, say)."""
+
+
 class UntestedWarning(UserWarning):
     """A check passed, but the run's faults could not have made it fail."""
+
+
+#: What a wrong call raises: errors of the caller's, not of the library.
+USAGE_ERRORS = (ArgumentError, ArgumentTypeError)
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def reported_at_the_call(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Make a public entry point raise a usage error from itself, its traceback cut.
+
+    A bad argument is the caller's mistake: pytest then shows the test's line
+    and the message (which names the argument and what is accepted), not the
+    library's frames below the call. Any other error keeps its traceback.
+    """
+
+    @functools.wraps(function)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        __tracebackhide__ = True
+        try:
+            return function(*args, **kwargs)
+        except USAGE_ERRORS as error:
+            raise error.with_traceback(None) from None
+
+    return call

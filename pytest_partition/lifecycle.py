@@ -300,7 +300,9 @@ class TestClusters:
                 write_artifacts(cluster.workdir, cluster, analysis, {
                     "test": self.item.nodeid, "outcome": report.outcome if report else "unknown",
                     "seed": self.settings.seed, "cluster_seed": cluster.seed, "spec": self.spec,
-                    "nemesis": nemesis, "mode": cluster.mode, "bug": cluster.bug,
+                    "nemesis": nemesis,
+                    **({"mode": cluster.mode, "bug": cluster.bug} if cluster.reference_store
+                       else {"command": cluster.command}),
                     "replay": replay_command(self.item.nodeid, self.settings.seed,
                                              self._schedule_path() if number == 0 else None),
                     "crash": crash.to_dict() if crash is not None else None,
@@ -315,11 +317,15 @@ class TestClusters:
         properties.append(("partition_seed", self.settings.seed))
         properties.append(("partition_verdict", first.verdict.sentence))
         if report is not None and xfailed:
-            # pytest shows no report for an xfail; ours goes to the summary.
+            # pytest shows no report for an xfail: ours is written beside the
+            # artifacts, and the summary gets one line pointing at it.
             text = "\n".join(f"--- {title}\n{body}" for title, body in report_sections(
                 analyses, artifacts=self.folder, replay=self._replay()))
+            (self.folder / "report.txt").write_text(
+                f"xfail reason: {report.wasxfail}\n{text}\n", encoding="utf-8")
             properties.append((XFAIL_PROPERTY, json.dumps(
-                {"test": self.item.nodeid, "reason": report.wasxfail, "report": text})))
+                {"test": self.item.nodeid, "reason": report.wasxfail,
+                 "verdict": first.label(), "artifacts": str(self.folder)})))
 
     def _nemesis_words(self) -> str | None:
         """The test's nemeses in words (a replay says where its schedule came from)."""

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .durations import MAX_SECONDS, check_seconds, seconds_problem
-from .errors import ClusterError
+from .errors import ArgumentError, ArgumentTypeError, ClusterError, reported_at_the_call
 from .network import FAULT_KINDS
 from .schedule import Schedule, ScheduledFault, ScheduleError, plan_windows
 from .topology import Link, parse_links, validate_spec
@@ -70,10 +70,10 @@ class Cut:
         # surface when the nemesis stops, after the run. Node names are
         # checked against the cluster when the Nemesis starts.
         if not isinstance(self.spec, str) or not self.spec.strip():
-            raise ValueError(f"Cut: spec={self.spec!r} is not accepted; give a partition spec "
+            raise ArgumentError(f"Cut: spec={self.spec!r} is not accepted; give a partition spec "
                              "such as 'A,B|C', 'A->C' or 'random-halves'")
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"Cut: kind={self.kind!r} is not one of {', '.join(FAULT_KINDS)}")
+            raise ArgumentError(f"Cut: kind={self.kind!r} is not one of {', '.join(FAULT_KINDS)}")
 
     def start(self, cluster: Cluster, rng: random.Random) -> Shape:
         part = cluster.partition(self.spec, self.kind, rng=rng)
@@ -101,8 +101,8 @@ class Latency:
         if self.links is None or (isinstance(self.links, str) and self.links.strip()):
             return
 
-        def refused(links: object) -> ValueError:
-            return ValueError(f"Latency: links={links!r} is not accepted; give None (every "
+        def refused(links: object) -> ArgumentError:
+            return ArgumentError(f"Latency: links={links!r} is not accepted; give None (every "
                               "link), a spec such as 'A->B;B->C', or a list of (src, dst) pairs")
 
         if isinstance(self.links, str) or not isinstance(self.links, Iterable):
@@ -129,7 +129,7 @@ class Latency:
 
 def _check_node(fault: str, node: object) -> None:
     if not isinstance(node, str) or not node.strip():
-        raise ValueError(f"{fault}: node={node!r} is not accepted; give a node name or 'random'")
+        raise ArgumentError(f"{fault}: node={node!r} is not accepted; give a node name or 'random'")
 
 
 def _pick(cluster: Cluster, node: str, rng: random.Random) -> str:
@@ -230,24 +230,25 @@ class Nemesis:
     :attr:`schedule` is what was applied; :meth:`replay` applies it again.
     """
 
+    @reported_at_the_call
     def __init__(self, *faults: Fault | str, interval: float | None = None,
                  heal_interval: float | None = None) -> None:
         if not faults:
-            raise ValueError("a Nemesis needs at least one fault, e.g. Nemesis('random-halves')")
+            raise ArgumentError("a Nemesis needs at least one fault, e.g. Nemesis('random-halves')")
         for position, fault in enumerate(faults, start=1):
             if not isinstance(fault, str) and not all(
                     callable(getattr(fault, method, None))
                     for method in ("start", "stop", "describe")):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"fault {position} of the Nemesis, {fault!r}, is not a fault; give a "
                     "partition spec (a string), a Cut, Latency, Kill or Pause, or an object "
                     "with start(cluster, rng), stop(cluster) and describe()")
         # An unbounded or NaN interval would make the schedule never end a fault.
         if interval is not None and seconds_problem(interval) is not None:
-            raise ValueError(f"interval must be > 0 and <= {MAX_SECONDS:g} seconds (or None: "
+            raise ArgumentError(f"interval must be > 0 and <= {MAX_SECONDS:g} seconds (or None: "
                              f"random windows with a long tail), got {interval!r}")
         if heal_interval is not None and seconds_problem(heal_interval, zero_ok=True) is not None:
-            raise ValueError(f"heal_interval must be >= 0 and <= {MAX_SECONDS:g} seconds (or "
+            raise ArgumentError(f"heal_interval must be >= 0 and <= {MAX_SECONDS:g} seconds (or "
                              f"None: the interval), got {heal_interval!r}")
         self._setup([Cut(f) if isinstance(f, str) else f for f in faults], interval,
                     heal_interval, None)
@@ -272,6 +273,7 @@ class Nemesis:
         self.ends_at: float | None = None
 
     @classmethod
+    @reported_at_the_call
     def replay(cls, schedule: str | Path | Schedule | Sequence[ScheduledFault | Mapping[str, Any]],
                run: int = 0) -> Nemesis:
         """A nemesis that applies a recorded schedule exactly: the same faults, with
@@ -310,6 +312,7 @@ class Nemesis:
         with self._lock:
             return list(self._applied)
 
+    @reported_at_the_call
     def start(self, cluster: Cluster, rng: random.Random, *, duration: float | None = None,
               hold: float = 0.0) -> None:
         """Run the schedule against ``cluster`` until :meth:`stop`.
@@ -326,6 +329,8 @@ class Nemesis:
             if isinstance(fault, Cut):
                 # A typo should fail now, in the test, not in the thread.
                 validate_spec(fault.spec, cluster.names)
+                if "isolate:leader" in fault.spec.replace(" ", ""):
+                    cluster.leader()  # a node without role() is said now, not later
             elif isinstance(fault, _Recorded):
                 unknown = sorted(fault.fault.nodes() - names)
                 if unknown:
@@ -428,6 +433,7 @@ class Nemesis:
             self._applied.append(ScheduledFault.from_dict(data))
 
 
+@reported_at_the_call
 def as_nemesis(value: Nemesis | str | Sequence[str], interval: float | None = None,
                heal_interval: float | None = None) -> Nemesis:
     """A Nemesis from a spec name, a list of them, or a Nemesis (returned as is)."""
@@ -436,8 +442,8 @@ def as_nemesis(value: Nemesis | str | Sequence[str], interval: float | None = No
     if isinstance(value, str):
         return Nemesis(value, interval=interval, heal_interval=heal_interval)
     if not isinstance(value, Iterable):
-        raise TypeError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")
+        raise ArgumentTypeError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")
     specs = list(value)
     if not specs or not all(isinstance(s, str) for s in specs):
-        raise ValueError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")
+        raise ArgumentError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")
     return Nemesis(*specs, interval=interval, heal_interval=heal_interval)

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import PLANTED_BUGS, NodeStartError
+from .errors import PLANTED_BUGS, ArgumentError, NodeStartError
 from .topology import NAMED_SPECS
 
 __all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem", "child_env",
@@ -96,28 +96,28 @@ def method_problem(name: object) -> str | None:
 def node_names(nodes: int | Sequence[str]) -> list[str]:
     """Node names from a count (``n1..nN``) or a list, checked for usable names."""
     if isinstance(nodes, bool):
-        raise ValueError(f"nodes must be a count or a list of names, got {nodes!r}")
+        raise ArgumentError(f"nodes must be a count or a list of names, got {nodes!r}")
     if isinstance(nodes, int):
         if nodes < 1:
-            raise ValueError(f"nodes must be at least 1, got {nodes}")
+            raise ArgumentError(f"nodes must be at least 1, got {nodes}")
         return [f"n{i}" for i in range(1, nodes + 1)]
     if isinstance(nodes, str) or not isinstance(nodes, Sequence):
-        raise ValueError(
+        raise ArgumentError(
             f"nodes={nodes!r}: give a count (3) or a list of names (['A', 'B', 'C'])"
         )
     names = [str(n) for n in nodes]
     if not names:
-        raise ValueError("nodes: the list of names is empty")
+        raise ArgumentError("nodes: the list of names is empty")
     reserved = {spec for spec in NAMED_SPECS if ":" not in spec}
     for name in names:
         if not _NAME.match(name) or name.lower() in reserved:
-            raise ValueError(
+            raise ArgumentError(
                 f"node name {name!r} is not accepted: use letters, digits, '_', '-' or '.', "
                 f"and not one of {', '.join(sorted(reserved))}"
             )
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ValueError(f"node names must be unique; repeated: {', '.join(duplicates)}")
+        raise ArgumentError(f"node names must be unique; repeated: {', '.join(duplicates)}")
     return names
 
 

@@ -253,14 +253,13 @@ class _Summary:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.rows or hasattr(self.config, "workerinput"):
             return
-        for entry in sorted(self.expected, key=lambda e: e["test"]):
-            terminalreporter.section(f"partition report of an expected failure: {entry['test']}",
-                                     sep="-")
-            terminalreporter.write_line(f"xfail reason: {entry['reason']}")
-            for line in entry["report"].splitlines():
-                terminalreporter.write_line(line)
         terminalreporter.section("partition tests")
-        for line in summary_lines(self.rows):
+        width = self.config.get_terminal_writer().fullwidth
+        for line in summary_lines(self.rows, width):
             terminalreporter.write_line(line)
+        # An expected failure: one line; its report is in the artifacts.
+        for entry in sorted(self.expected, key=lambda e: e["test"]):
+            terminalreporter.write_line(f"xfail {entry['test']}: {entry['verdict']} "
+                                        f"(report and artifacts: {entry['artifacts']})")
         seed = self.config.stash[SETTINGS].seed
         terminalreporter.write_line(f"run seed {seed} (replay with --partition-seed={seed})")

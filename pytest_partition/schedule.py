@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .errors import ArgumentError
+
 __all__ = [
     "FAULTS",
     "SCHEDULE_FILE",
@@ -50,7 +52,7 @@ FAULTS = ("partition", "kill", "pause", "latency")
 _PARTITION_KINDS = ("drop", "reject")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(ArgumentError):
     """A schedule that cannot be read or applied; the message says where and why."""
 
 

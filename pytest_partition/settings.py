@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .node import MODES
 from .durations import SECONDS_ACCEPTED, SECONDS_OR_ZERO_ACCEPTED, seconds_problem
-from .node import bug_problem, env_problem, method_problem, node_names
+from .errors import ArgumentError
+from .node import MODES, bug_problem, env_problem, method_problem, node_names
 
 __all__ = [
     "CLUSTER_MARKER_ARGS",
@@ -271,7 +271,7 @@ NEMESIS_MARKER_ARGS = ("spec", "interval", "heal_interval")
 Mark = tuple[str, tuple[Any, ...], Mapping[str, Any]]
 
 
-class MarkerError(ValueError):
+class MarkerError(ArgumentError):
     """A marker (or ``cluster_factory``) argument that cannot be used.
 
     The message names the marker, the argument and what would be accepted.

@@ -53,7 +53,9 @@ def test_available(cluster):
 
 
 @pytest.fixture
-def tester(pytester: pytest.Pytester) -> pytest.Pytester:
+def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    # A wide terminal: each summary row on one line, as most tests here read it.
+    monkeypatch.setenv("COLUMNS", "200")
     return pytester
 
 
@@ -124,7 +126,8 @@ def test_artifacts_of_a_failed_test_are_written_and_kept(tester: pytest.Pytester
     result = tester.runpytest_subprocess("--partition-artifacts=arts", "--partition-seed=9")
     result.assert_outcomes(failed=1, passed=1)
     (folder,) = artifacts_of(tester.path / "arts")
-    assert folder.name.startswith("test_lost.py")
+    # The test's own name first, whole; its file after it.
+    assert folder.name.startswith("test_lost_write_isolate_leader--test_lost.py-")
     cluster = folder / "cluster"
     names = {p.name for p in cluster.iterdir()}
     assert {"history.jsonl", "timeline.html", "result.json", "n1.log", "n2.log",
@@ -293,4 +296,4 @@ def test_specs_that_read_alike_keep_apart_artifacts() -> None:
     first = artifact_dir_name("test_inv.py::test_inv[A,B|C]")
     second = artifact_dir_name("test_inv.py::test_inv[A|B,C]")
     assert first != second
-    assert first.startswith("test_inv.py_test_inv_A_B_C-")
+    assert first.startswith("test_inv_A_B_C--test_inv.py-")

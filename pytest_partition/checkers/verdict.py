@@ -64,6 +64,19 @@ class Verdict:
     valid_ap: Validity
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def short(self) -> str:
+        """The verdict in a few words, for a table: ``CP``, ``AP``, ``neither``, or
+        ``unknown`` with its reason (``unknown: not linearizable, no partition``)."""
+        if self.verdict != "unknown":
+            return self.verdict
+        lin = self.details.get("linearizable")
+        if lin is not None and lin.valid is False:
+            return "unknown: not linearizable, no partition"
+        if lin is not None and lin.valid == "unknown":
+            return "unknown: linearizability undecided"
+        return "unknown: history unreadable" if "cannot be read" in self.sentence else "unknown"
+
     def __bool__(self) -> bool:
         raise TypeError("a Verdict has no truth value; compare verdict.verdict to 'CP' or 'AP'")
 

@@ -35,6 +35,10 @@ class Analysis:
         """Completed client operations by outcome: ok, fail, info."""
         return self.history.counts()
 
+    def label(self) -> str:
+        """The verdict for the summary: ``-`` when the test ran no operation."""
+        return self.verdict.short if any(self.counts.values()) else "-"
+
     def sides(self) -> str:
         """Availability per side of the partitions: ``{A,B} 100% | {C} 0%``, or,
         when a nemesis made many sides, their count and the lowest."""

@@ -33,22 +33,10 @@ def report_sections(analyses: Sequence[tuple[Cluster, Analysis]], *, artifacts: 
     sections: list[tuple[str, str]] = []
     for cluster, analysis in analyses:
         suffix = f" ({cluster.workdir.name})" if len(analyses) > 1 else ""
-        sections.append((f"partition: verdict{suffix}", analysis.verdict.sentence))
-        if analysis.culprits or analysis.piece:
-            lines = []
-            if analysis.culprits:
-                lines.append("operations that cannot be placed:")
-                lines.extend(f"  {op.describe()}" for op in analysis.culprits)
-                others = [op for op in analysis.window if op not in analysis.culprits]
-                if others:
-                    lines.append("concurrent with them:")
-                    lines.extend(f"  {op.describe()}" for op in others)
-            if analysis.piece:
-                lines.append(analysis.piece)
-            sections.append((f"partition: smallest failing piece{suffix}", _trim(lines)))
-        around = faults_around(analysis.history, analysis.culprits)
-        if around:
-            sections.append((f"partition: faults around it{suffix}", _trim(around)))
+        # Nothing to judge, or the run's assert_cp()/assert_ap() already said it all.
+        told = analysis.run is not None and analysis.run.raised is not None
+        if any(analysis.counts.values()) and not told:
+            sections.extend(_findings(analysis, suffix))
         crashed = [f"node {name} exited on its own with code {node.exit_code} while the "
                    "test ran: calls to it were refused from then on (see its log below)"
                    for name, node in cluster.nodes.items() if node.exit_code is not None]
@@ -60,6 +48,27 @@ def report_sections(analyses: Sequence[tuple[Cluster, Analysis]], *, artifacts: 
     if artifacts is not None:
         sections.append(("partition: artifacts", str(artifacts)))
     sections.append(("partition: replay", replay))
+    return sections
+
+
+def _findings(analysis: Analysis, suffix: str) -> list[tuple[str, str]]:
+    """The verdict, the smallest failing piece, and the faults around it."""
+    sections = [(f"partition: verdict{suffix}", analysis.verdict.sentence)]
+    if analysis.culprits or analysis.piece:
+        lines = []
+        if analysis.culprits:
+            lines.append("operations that cannot be placed:")
+            lines.extend(f"  {op.describe()}" for op in analysis.culprits)
+            others = [op for op in analysis.window if op not in analysis.culprits]
+            if others:
+                lines.append("concurrent with them:")
+                lines.extend(f"  {op.describe()}" for op in others)
+        if analysis.piece:
+            lines.append(analysis.piece)
+        sections.append((f"partition: smallest failing piece{suffix}", _trim(lines)))
+    around = faults_around(analysis.history, analysis.culprits)
+    if around:
+        sections.append((f"partition: faults around it{suffix}", _trim(around)))
     return sections
 
 

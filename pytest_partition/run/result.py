@@ -60,6 +60,9 @@ class RunResult:
     schedule: list[ScheduledFault] = field(default_factory=list)
     final_reads: FinalReads | None = None
     hold: float = 0.0
+    #: The message of the last ``assert_cp()``/``assert_ap()`` that failed (reports
+    #: then do not say it a second time).
+    raised: str | None = None
     _linearizable: LinearizabilityResult | None = field(default=None, repr=False)
     _verdict: Verdict | None = field(default=None, repr=False)
     _exposure: Exposure | None = field(default=None, repr=False)
@@ -159,7 +162,8 @@ class RunResult:
             return
         head = ("CP could not be decided: " + result.explain() if result.valid == "unknown"
                 else "not CP: " + result.explain())
-        raise AssertionError(self._report(head, result.culprits))
+        self.raised = self._report(head, result.culprits)
+        raise AssertionError(self.raised)
 
     def assert_ap(self, *, require_cut: bool = True) -> None:
         """Fail unless every side answered, replicas converged and nothing was lost.
@@ -183,12 +187,14 @@ class RunResult:
             if not require_cut and not self.exposure.windows:
                 warnings.warn(UntestedWarning(f"AP not judged: {reason}"), stacklevel=2)
                 return
-            raise NotJudged(self._report(
+            self.raised = self._report(
                 f"AP not judged: {reason}; availability under partition needs a cut with "
                 "requests on its sides (nemesis='random-halves', say), or pass "
-                "require_cut=False to accept a run without one", ()))
+                "require_cut=False to accept a run without one", ())
+            raise NotJudged(self.raised)
         head = "not AP: " + "\n".join(_ap_failures(verdict))
-        raise AssertionError(self._report(f"{head}\nverdict: {verdict.sentence}", ()))
+        self.raised = self._report(f"{head}\nverdict: {verdict.sentence}", ())
+        raise AssertionError(self.raised)
 
     def _run_words(self) -> str:
         return (f"workload {self.workload}, nemesis {self.nemesis or 'none'}, seed {self.seed}")

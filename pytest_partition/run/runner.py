@@ -29,7 +29,7 @@ from ..checkers import ModelLike
 from ..client import Client
 from ..cluster import Cluster
 from ..durations import check_seconds, seconds_problem
-from ..errors import ClusterError, NotConverged, OperationError
+from ..errors import ArgumentError, ClusterError, NotConverged, OperationError, reported_at_the_call
 from ..history import NEMESIS, Event, History, outcome_counts
 from ..nemesis import Nemesis, as_nemesis
 from ..seeds import derive_rng
@@ -44,6 +44,7 @@ __all__ = ["DEFAULT_HOLD", "run"]
 DEFAULT_HOLD = 1.5
 
 
+@reported_at_the_call
 def run(cluster: Cluster, workload: str | Generate | Workload = "register", *,
         clients: int = 10, duration: float = 5.0,
         nemesis: Nemesis | str | list[str] | None = None, keys: int | None = None,
@@ -68,7 +69,7 @@ def run(cluster: Cluster, workload: str | Generate | Workload = "register", *,
         if count is None and name == "keys":
             continue
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
-            raise ValueError(f"run(): {name}={count!r}; accepted: a whole number from 1 "
+            raise ArgumentError(f"run(): {name}={count!r}; accepted: a whole number from 1 "
                              "to 10000")
     duration = check_seconds(duration, "run(): duration")
     settle_timeout = check_seconds(settle_timeout, "run(): settle_timeout")
@@ -77,7 +78,7 @@ def run(cluster: Cluster, workload: str | Generate | Workload = "register", *,
     if hold is not None:
         hold = check_seconds(hold, "run(): hold", zero_ok=True)
     if rate is not None and seconds_problem(rate, limit=100_000) is not None:
-        raise ValueError(f"run(): rate={rate!r}; accepted: operations per second per "
+        raise ArgumentError(f"run(): rate={rate!r}; accepted: operations per second per "
                          "worker, a number > 0 and <= 100000, or None (as fast as "
                          "the nodes answer)")
     names = cluster.running_nodes()  # (raises when the cluster is not started or stopped)
@@ -90,7 +91,7 @@ def run(cluster: Cluster, workload: str | Generate | Workload = "register", *,
     if methods is not None:
         problem = methods_problem(methods, work.operations)
         if problem is not None:
-            raise ValueError(f"run(): methods={methods!r} {problem}")
+            raise ArgumentError(f"run(): methods={methods!r} {problem}")
     set_workers = getattr(work, "set_workers", None)
     if callable(set_workers):
         set_workers(clients)

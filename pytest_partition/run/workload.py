@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..checkers import ModelLike
+from ..errors import ArgumentError, ArgumentTypeError
 
 if TYPE_CHECKING:
     import random
@@ -191,7 +192,7 @@ class GeneratedWorkload:
         if not (isinstance(op, tuple) and len(op) == 2 and isinstance(op[0], str)
                 and op[0] and isinstance(op[1], (tuple, list))):
             name = getattr(self.generate, "__qualname__", repr(self.generate))
-            raise TypeError(f"the generator {name} returned {op!r}; it must return "
+            raise ArgumentTypeError(f"the generator {name} returned {op!r}; it must return "
                             "(method, args): a method name and a tuple of arguments, "
                             "e.g. ('put', ('k', 1))")
         return op[0], tuple(op[1])
@@ -213,7 +214,7 @@ def namespace_for(workload: str, used: Iterable[Any]) -> str:
         pattern = re.compile(re.escape(namespace + prefix) + r"\d*")
         if not any(pattern.fullmatch(key) for key in taken):
             return namespace
-    raise ValueError("no free key namespace left")  # pragma: no cover - 10k runs of one test
+    raise ArgumentError("no free key namespace left")  # pragma: no cover - 10k runs of one test
 
 
 def make_workload(workload: str | Generate | Workload, *, model: ModelLike | str | None,
@@ -222,10 +223,10 @@ def make_workload(workload: str | Generate | Workload, *, model: ModelLike | str
     or an object that already follows :class:`Workload`."""
     if isinstance(workload, str):
         if workload not in MODELS:
-            raise ValueError(f"workload {workload!r} is not one of {', '.join(WORKLOADS)}, "
+            raise ArgumentError(f"workload {workload!r} is not one of {', '.join(WORKLOADS)}, "
                              "or a generator generate(rng) -> (method, args) with model=")
         if model is not None:
-            raise ValueError(f"model={model!r} is for your own generator; the {workload} "
+            raise ArgumentError(f"model={model!r} is for your own generator; the {workload} "
                              f"workload is checked with the {MODELS[workload]} model")
         namespace = namespace_for(workload, used)
         if workload == "register":
@@ -237,10 +238,10 @@ def make_workload(workload: str | Generate | Workload, *, model: ModelLike | str
         return workload  # type: ignore[return-value]
     if callable(workload):
         if model is None:
-            raise ValueError("run(generate, ...) needs model=: 'register', 'kv', 'counter' or "
+            raise ArgumentError("run(generate, ...) needs model=: 'register', 'kv', 'counter' or "
                              "a Model, to check the history your generator makes")
         return GeneratedWorkload(workload, model)
-    raise TypeError(f"workload {workload!r}: give 'register', 'kv' or 'counter', a generator "
+    raise ArgumentTypeError(f"workload {workload!r}: give 'register', 'kv' or 'counter', a generator "
                     "generate(rng) -> (method, args) with model=, or a Workload object")
 
 

@@ -317,7 +317,7 @@ console.log(JSON.stringify({texts: texts, outlines: outlines, spacer: elements.s
 def lane_top(data: dict[str, Any], texts: list[dict[str, Any]]) -> float:
     """The y of the first lane's label: everything above it is the axis and the strip."""
     labels = {lane["label"] for lane in data["lanes"]}
-    return min(t["y"] for t in texts if t["t"] in labels)
+    return float(min(t["y"] for t in texts if t["t"] in labels))
 
 
 def partition_only_history() -> History:

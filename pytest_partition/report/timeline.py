@@ -256,11 +256,17 @@ def _script_json(data: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pytest_partition.report.timeline HISTORY [-o OUT]``: render a saved history."""
+    """``python -m pytest_partition.report.timeline HISTORY [-o OUT]``: draw a saved history.
+
+    It runs no checker; ``python -m pytest_partition check HISTORY --timeline
+    OUT.html`` checks the history and marks what the checker blamed.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m pytest_partition.report.timeline",
         description="Render a recorded history (JSON Lines or Jepsen EDN) as a self-contained "
-                    "HTML timeline.")
+                    "HTML timeline, without checking it. To check it too, and mark the "
+                    "operations the checker blames: python -m pytest_partition check HISTORY "
+                    "--timeline OUT.html")
     parser.add_argument("history", help="the history file")
     parser.add_argument("-o", "--output", default="timeline.html", help="where to write the page")
     parser.add_argument("--title", default="", help="the page's title (default: the file name)")

@@ -243,6 +243,7 @@ SCRIPT = r"""
     var W = cssW, H = cssH, first = Math.max(0, Math.floor(vp.scrollTop / LANE_H));
     var last = Math.min(lanes.length - 1, Math.ceil((vp.scrollTop + H - TOP) / LANE_H));
     var tLeft = tOf(gutter), tRight = tOf(W), marks = ticks(tLeft, tRight), l, k, op, x0, x1, y;
+    var picked = dimKeys.checked && (keyFilter !== null || selected >= 0);
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
     ctx.save(); ctx.beginPath(); ctx.rect(gutter, TOP, W - gutter, H - TOP); ctx.clip();
     groups.forEach(function (g, gi) {
@@ -295,7 +296,8 @@ SCRIPT = r"""
         x0 = xOf(op[START]); x1 = xOf(op[DONE]);
         if (x1 < gutter - 1 || x0 > W) continue;
         ctx.globalAlpha = shown(op) ? 1 : 0.15;
-        ctx.fillStyle = COLOR[op[TYPE]]; ctx.fillRect(x0, y, Math.max(x1 - x0, 1), BAR_H);
+        // With one key picked out, its operations are few: make each one findable.
+        ctx.fillStyle = COLOR[op[TYPE]]; ctx.fillRect(x0, y, Math.max(x1 - x0, picked && shown(op) ? 3 : 1), BAR_H);
         if (x1 - x0 > 30 && shown(op)) barText(op, x0, x1, y);
       }
     }
@@ -319,7 +321,7 @@ SCRIPT = r"""
     drawGutter(H, first, last);
     viewOut.textContent = "showing " + (Math.max(tLeft, BEGIN) / 1000).toFixed(1) + "\u2013" +
       (Math.min(tRight, END) / 1000).toFixed(1) + " ms of " + (BEGIN / 1000).toFixed(1) + "\u2013" +
-      (END / 1000).toFixed(1) + " ms";
+      (END / 1000).toFixed(1) + " ms" + (keyFilter === null ? "" : ", key " + keyFilter + " only (Esc: all keys)");
   }
 
   function rowOf(item) { return [rowTop[item.row] + 1, rowH[item.row] - 2]; }
@@ -516,6 +518,11 @@ SCRIPT = r"""
 
   function whole() { setZoom(1, gutter); vp.scrollLeft = 0; schedule(); }
 
+  function showKey(key) {  // the whole run, the operations on ``key`` only (#key=... names it)
+    select(-1, true); keyFilter = key; dimKeys.checked = true; whole();
+    try { window.history.replaceState(null, "", "#key=" + encodeURIComponent(key)); } catch (err) { /* file:// */ }
+  }
+
   function local(e) {
     var r = vp.getBoundingClientRect();
     return {x: e.clientX - r.left, y: e.clientY - r.top};
@@ -581,8 +588,8 @@ SCRIPT = r"""
       var i = byInv[a.getAttribute("data-op")];
       if (i !== undefined) focusOp(i);
     } else if (a.hasAttribute("data-key")) {  // a key of the replicas' table: its operations only
-      select(-1); keyFilter = a.getAttribute("data-key"); dimKeys.checked = true;
-      whole(); wrap.scrollIntoView({block: "nearest"});
+      showKey(a.getAttribute("data-key"));
+      wrap.scrollIntoView({block: "nearest"});
     } else {
       focusRange(Number(a.getAttribute("data-from")), Number(a.getAttribute("data-to")));
       wrap.scrollIntoView({block: "nearest"});
@@ -596,8 +603,9 @@ SCRIPT = r"""
   layout();
   // Open on the operation the address names, else on the first blamed one (without
   // scrolling the page: the verdict above says what the lanes show).
-  var m = /^#op-(\d+)$/.exec(window.location.hash);
+  var m = /^#op-(\d+)$/.exec(window.location.hash), k = /^#key=(.+)$/.exec(window.location.hash);
   if (m && byInv[m[1]] !== undefined) focusOp(byInv[m[1]], true);
+  else if (k) showKey(decodeURIComponent(k[1]));
   else if (data.focus && byInv[data.focus.op] !== undefined) focusOp(byInv[data.focus.op], true);
   draw();
 })();

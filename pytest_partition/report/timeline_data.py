@@ -280,7 +280,9 @@ def _replica_values(states: Mapping[str, Any] | None,
         diff.append({"key": _json_text(key), "values": texts, "odd": _odd_nodes(texts)})
     if result is not None:
         found = result.explain().split("\n", 1)[0].rstrip(":")
-        said = found if not said else said if result.valid else f"{said}: {found}"
+        # "replicas did not converge within 3 s: they differ on 2 of 3 key(s)"
+        said = (found if not said else said if result.valid
+                else f"{said}: {found.replace('replicas ', 'they ', 1)}")
     return {"sentence": said, "valid": None if result is None else result.valid,
             "nodes": nodes, "keys": 0 if result is None else result.keys,
             "differ": len(diff), "diff": diff[:MAX_REPLICA_KEYS], "silent": silent}

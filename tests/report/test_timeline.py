@@ -310,6 +310,7 @@ LAST_FRAME = r"""
 flush(); texts = []; outlines = [];
 fire("viewport", "scroll", {});  // one more frame, recorded alone
 console.log(JSON.stringify({texts: texts, outlines: outlines, spacer: elements.spacer.style.width,
+                            view: elements.view.textContent, hash: window.location.hash,
                             detail: elements["detail-table"].rows.map(function (r) { return r.cells.map(function (c) { return c.textContent; }); })}));
 """
 
@@ -421,7 +422,7 @@ def test_the_replicas_final_values_are_shown_when_they_differ() -> None:
         {"key": '"y"', "values": ["2", "3", "2"], "odd": [1]},
         {"key": '"z"', "values": ["5", None, None], "odd": [0]}]
     assert replicas["sentence"] == ("replicas did not converge within 3 s: "
-                                    "replicas differ on 2 of 3 key(s)")
+                                    "they differ on 2 of 3 key(s)")
     table = text[text.index('<section class="replicas">'):]
     table = table[:table.index("</section>")]
     assert "<th>n1</th><th>n2</th><th>n3</th>" in table
@@ -451,6 +452,18 @@ def test_an_operation_on_a_diverged_key_shows_the_replicas_values(tmp_path: Path
     text = render_timeline(history, states=diverged_states())
     seen = run_page(tmp_path, text, LAST_FRAME, HASH="#op-0")
     assert ["replicas end with", "n1=2, n2=3, n3=2"] in seen["detail"]
+
+
+@needs_node
+def test_a_key_of_the_replicas_table_picks_out_its_operations(tmp_path: Path) -> None:
+    text = render_timeline(small_history(), states=diverged_states())
+    click = ('var link = new Element("a"); link.attrs["data-key"] = "\\"y\\"";\n'
+             'fire("document", "click", {target: {closest: function () { return link; }}, '
+             'preventDefault: function () {}});\n')
+    seen = run_page(tmp_path, text, click + LAST_FRAME)
+    assert seen["hash"] == "#key=%22y%22" and 'key "y" only' in seen["view"]
+    opened = run_page(tmp_path, text, LAST_FRAME, HASH="#key=%22y%22")  # a shared address
+    assert 'key "y" only' in opened["view"]
 
 
 # -- a synthetic history ----------------------------------------------------------------

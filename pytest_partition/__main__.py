@@ -29,6 +29,7 @@ pytest or the harness: checking a file starts no process.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,6 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _say(line: str) -> None:
+    """Print ``line``; when the reader went away (``| head``), drop the rest quietly."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        # Point stdout at /dev/null, so that the interpreter's last flush does not fail too;
+        # the exit status still tells the verdict.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _check(source: Path, model: str | None, timeline: Path | None,
            time_limit: float | None) -> int:
     path = _history_file(source)
@@ -139,18 +150,18 @@ def _check(source: Path, model: str | None, timeline: Path | None,
     if problem:
         raise BadInput(problem)
 
-    print(f"history: {path}: {_summary(history, operations)}")
-    print(said)
+    _say(f"history: {path}: {_summary(history, operations)}")
+    _say(said)
     result = linearizable(operations, model, time_limit=time_limit)
-    print(result.explain())
+    _say(result.explain())
     if timeline is not None:
-        print(f"timeline: {_write(history, timeline, result, path)}")
+        _say(f"timeline: {_write(history, timeline, result, path)}")
     if result.valid is True:
         return EXIT_LINEARIZABLE
     if result.valid is False:
         return EXIT_NOT_LINEARIZABLE
-    print(f"exit {EXIT_UNKNOWN}: unknown, neither a pass nor a failure; a longer --time-limit "
-          "may decide it")
+    _say(f"exit {EXIT_UNKNOWN}: unknown, neither a pass nor a failure; a longer --time-limit "
+         "may decide it")
     return EXIT_UNKNOWN
 
 
@@ -209,11 +220,16 @@ def _summary(history: History, operations: Sequence[Operation]) -> str:
         tally[op.type] = tally.get(op.type, 0) + 1
     nodes = sorted({op.node for op in operations if op.node is not None})
     processes = len({op.process for op in operations})
-    faults = sum(1 for event in history.faults() if event.type != "invoke")
+    kinds: dict[str, int] = {}
+    for event in history.faults():
+        if event.type != "invoke":  # a fault is in force once its call returned
+            kinds[event.f] = kinds.get(event.f, 0) + 1
+    faults = sum(kinds.values())
+    shown = f" ({', '.join(f'{n} {f}' for f, n in kinds.items())})" if kinds else ""
     where = f" on {', '.join(nodes)}" if nodes else ""
     return (f"{len(operations)} operation(s) ({tally['ok']} ok, {tally['fail']} fail, "
             f"{tally['info']} info) by {processes} process(es){where}; "
-            f"{faults} fault(s)")
+            f"{faults} fault event(s){shown}")
 
 
 def _write(history: History, target: Path, result: LinearizabilityResult, path: Path) -> str:

@@ -76,7 +76,7 @@ def test_a_linearizable_history_exits_0(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == ("history: " + str(tmp_path / "h.jsonl") + ": 3 operation(s) (3 ok, "
-                        "0 fail, 0 info) by 2 process(es) on n1, n2; 0 fault(s)")
+                        "0 fail, 0 info) by 2 process(es) on n1, n2; 0 fault event(s)")
     assert lines[1] == ("model: register, inferred (the operations are cas, get, put: reads, "
                         "writes and cas); --model chooses another")
     assert lines[2].startswith("linearizable: all 3 operations")
@@ -89,6 +89,7 @@ def test_a_stale_read_exits_1_and_the_timeline_marks_it(tmp_path: Path) -> None:
                 cwd=tmp_path)
     assert run.returncode == 1, run.stderr
     out = run.stdout
+    assert "by 3 process(es) on n1, n2, n3; 2 fault event(s) (1 partition, 1 heal)" in out
     assert "model: kv (given)" in out
     assert "not linearizable: " in out
     assert "cannot be placed: process 1 on n3: get 'x' -> None" in out
@@ -197,6 +198,19 @@ def test_a_search_cut_short_exits_3_unknown(tmp_path: Path) -> None:
     assert run.returncode == 3, (run.stdout, run.stderr)
     assert "linearizability unknown: time limit of 1e-09 s reached" in run.stdout
     assert run.stdout.splitlines()[-1].startswith("exit 3: unknown")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    history = stale_read(tmp_path / "h.jsonl")
+    with subprocess.Popen([sys.executable, "-m", "pytest_partition", "check", str(history)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          cwd=tmp_path) as command:
+        assert command.stdout is not None and command.stderr is not None
+        # Gone before the command has even started, as `... | head -0` would be.
+        command.stdout.close()
+        errors = command.stderr.read()
+        status = command.wait(timeout=60)
+    assert status == 1 and "Traceback" not in errors, errors  # still the verdict's status
 
 
 def test_the_command_imports_no_pytest_and_no_harness() -> None:

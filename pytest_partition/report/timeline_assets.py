@@ -213,10 +213,10 @@ SCRIPT = r"""
     return [x0, Math.max(x1, x0 + 4)];
   }
 
-  function outline(i, color, width) {
-    var op = ops[i], s = span(op), y = yOf(op[LANE]) + (LANE_H - BAR_H) / 2;
+  function outline(i, color, width, gap) {  // gap: room between the bar and the line
+    var op = ops[i], s = span(op), y = yOf(op[LANE]) + (LANE_H - BAR_H) / 2, g = gap || 2;
     ctx.strokeStyle = color; ctx.lineWidth = width;
-    ctx.strokeRect(s[0] - 2, y - 2, s[1] - s[0] + 4, BAR_H + 4);
+    ctx.strokeRect(s[0] - g, y - g, s[1] - s[0] + 2 * g, BAR_H + 2 * g);
   }
 
   function fit(candidates, width) {  // the first text that fits, else the last one cut short
@@ -306,7 +306,7 @@ SCRIPT = r"""
     if (hovered >= 0) outline(hovered, "#1d2330", 1);
     if (selected >= 0) {
       op = ops[selected];
-      outline(selected, "#1b6ef3", 2);
+      outline(selected, "#1b6ef3", 1.5, op[BLAMED] ? 4.5 : 2);  // around a blamed outline
       ctx.strokeStyle = "rgba(27, 110, 243, 0.7)"; ctx.lineWidth = 1; ctx.setLineDash([4, 3]);
       ctx.beginPath();
       [op[START], op[DONE]].forEach(function (t) {

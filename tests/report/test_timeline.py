@@ -15,6 +15,7 @@ import subprocess
 import time
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -464,6 +465,34 @@ def test_a_key_of_the_replicas_table_picks_out_its_operations(tmp_path: Path) ->
     assert seen["hash"] == "#key=%22y%22" and 'key "y" only' in seen["view"]
     opened = run_page(tmp_path, text, LAST_FRAME, HASH="#key=%22y%22")  # a shared address
     assert 'key "y" only' in opened["view"]
+
+
+def test_the_docs_sample_passes_what_a_run_result_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/checkers.md, "The timeline": the keyword arguments the callers pass."""
+    from pytest_partition.checkers import cap_verdict, linearizable
+
+    monkeypatch.chdir(tmp_path)
+    history, states = stale_history(), diverged_states()
+    result = SimpleNamespace(history=history, verdict=cap_verdict(history, states=states),
+                             seed=7, nemesis="isolate:n3", states=states,
+                             convergence="replicas did not converge within 3 s")
+    lin = linearizable(history, "kv")
+    write_timeline(result.history, "timeline.html", blamed=lin.culprits,
+                   verdict=result.verdict.sentence, seed=result.seed, spec=result.nemesis,
+                   states=result.states, convergence=result.convergence)
+    data = Page((tmp_path / "timeline.html").read_text(encoding="utf-8")).data()
+    assert data["blamed"] == [op.invoke_index for op in lin.culprits] != []
+    assert data["replicas"]["differ"] == 2
+
+
+def stale_history() -> History:
+    return history_of(
+        (0, 1, "invoke", "put", {"key": "y", "value": 2, "node": "n1"}),
+        (1, 1, "ok", "put", {"key": "y", "value": True, "node": "n1"}),
+        (2, 2, "invoke", "get", {"key": "y", "node": "n2"}),
+        (3, 2, "ok", "get", {"key": "y", "value": None, "node": "n2"}),
+    )
 
 
 # -- a synthetic history ----------------------------------------------------------------

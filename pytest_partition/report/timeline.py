@@ -1,15 +1,22 @@
 """The HTML timeline of a recorded history, as one self-contained file.
 
-A lane per client process (grouped by the node it is pinned to), each
+Lanes of client processes (grouped by the node they are pinned to), each
 operation a bar from invoke to completion coloured by outcome, nemesis faults
 as windows shaded across the lanes they touch, and the operations a checker
 blamed outlined. The page is static HTML (verdict, counts, blamed operations,
-fault table) plus one canvas that inline JavaScript draws from a single JSON
-blob; nothing is fetched, so it opens from the file system, and a canvas that
-redraws only the visible part stays smooth with 10k operations.
+the replicas' final values when they differ, fault table) plus one canvas
+that inline JavaScript draws from a single JSON blob; nothing is fetched, so
+it opens from the file system, and a canvas that redraws only the visible
+part stays smooth with 10k operations.
 
-Run ``python -m pytest_partition.report.timeline HISTORY.jsonl -o out.html`` to
-render a saved history.
+The page opens zoomed to the first blamed operation (``data["focus"]``), with
+a button to see the whole run. Above the lanes, a strip has one row per kind
+of fault the history holds (and one for the blamed operations): labels are
+written there once, never over the lanes' bars.
+
+``python -m pytest_partition check HISTORY --timeline out.html`` checks a saved
+history and writes its timeline; ``python -m pytest_partition.report.timeline
+HISTORY -o out.html`` only draws it.
 """
 
 from __future__ import annotations
@@ -17,21 +24,16 @@ from __future__ import annotations
 import argparse
 import html
 import json
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..history import NEMESIS, Event, History, HistoryError, Operation
+from ..checkers import ConvergenceResult
+from ..history import History, HistoryError, Operation
 from .timeline_assets import SCRIPT, STYLE
+from .timeline_data import TYPE_CODE, clip, natural, timeline_data
 
 __all__ = ["main", "render_timeline", "write_timeline"]
-
-MAX_TEXT = 300  # characters kept of one key or value: the system under test may return megabytes
-_TYPE_CODE = {"ok": 0, "fail": 1, "info": 2}
-# Jepsen's nemeses say start-partition / stop-partition for what we call partition / heal.
-_ALIASES = {"start-partition": "partition", "stop-partition": "heal"}
-_ENDS = {"heal": "partition", "restart": "kill", "resume": "pause"}
 
 
 def render_timeline(
@@ -42,18 +44,29 @@ def render_timeline(
     verdict: str = "",
     seed: int | None = None,
     spec: str | None = None,
+    states: Mapping[str, Any] | None = None,
+    convergence: ConvergenceResult | str | None = None,
 ) -> str:
     """The timeline of ``history`` as one HTML document (inline CSS and JS, no network).
 
     ``blamed`` are the operations a checker blamed (:class:`Operation` objects
-    or their ``invoke_index``): they are outlined on the lanes and listed at
-    the top. ``verdict``, ``seed`` and ``spec`` are shown in the header.
+    or their ``invoke_index``): they are outlined on the lanes, marked in a
+    row of their own and listed at the top, and the page opens zoomed to the
+    first of them. ``verdict``, ``seed`` and ``spec`` are shown in the header.
+
+    ``states`` (node -> its final ``state()``, as ``RunResult.states``) and
+    ``convergence`` (a :class:`~pytest_partition.checkers.ConvergenceResult`,
+    or the sentence ``RunResult.convergence`` says) show the replicas' final
+    values: a table of the keys on which they differ, node by node, and the
+    same values in the details of each operation on such a key.
+
     Raises :class:`~pytest_partition.history.HistoryError` for a history whose
     invokes and completions do not pair up.
     """
     operations = history.operations()
     blamed_ids = {op.invoke_index if isinstance(op, Operation) else int(op) for op in blamed}
-    data = _timeline_data(history, operations, blamed_ids)
+    data = timeline_data(history, operations, blamed_ids, states, convergence)
+    replicas = data["replicas"]
     heading = title or f"Timeline of {len(operations)} operations"
     parts = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n",
@@ -68,10 +81,11 @@ def render_timeline(
         "<div class=\"row\">\n",
         _counts(operations),
         _blamed_list(operations, blamed_ids),
+        _replica_table(replicas),
         "</div>\n",
-        _LEGEND,
+        _legend(data),
         "</header>\n",
-        _TOOLBAR,
+        _toolbar(data),
         ("<div id=\"wrap\"><div id=\"viewport\"><div id=\"spacer\"></div></div>"
          "<canvas id=\"canvas\" role=\"img\" aria-label=\"timeline of the operations\"></canvas>"
          "</div>\n"),
@@ -95,140 +109,6 @@ def write_timeline(history: History, path: str | Path, **options: Any) -> Path:
     return target
 
 
-# -- the data the script draws ------------------------------------------------------------
-
-
-def _timeline_data(
-    history: History, operations: Sequence[Operation], blamed: set[int]
-) -> dict[str, Any]:
-    events = history.events
-    times = {event.index: event.time for event in events}
-    begin = min((e.time for e in events), default=0)
-    end = max((e.time for e in events), default=0)
-    strings: dict[str, int] = {}
-
-    def intern(text: str) -> int:
-        return strings.setdefault(text, len(strings))
-
-    lanes, lane_of = _lanes(operations)
-    ops = [
-        [
-            lane_of[op.process],
-            _us(op.start),
-            None if op.complete_index is None else _us(times.get(op.complete_index, op.start)),
-            _TYPE_CODE.get(op.type, 2),
-            op.invoke_index,
-            op.complete_index,
-            intern(op.f),
-            -1 if op.node is None else intern(op.node),
-            _text(op.key),
-            _text(op.value),
-            _text(op.output),
-            None if op.error is None else _clip(op.error),
-            1 if op.invoke_index in blamed else 0,
-        ]
-        for op in operations
-    ]
-    windows, marks = _faults(events, end)
-    return {
-        "begin": _us(begin), "end": _us(end), "strings": list(strings), "lanes": lanes,
-        "ops": ops, "windows": windows, "marks": marks,
-        "blamed": sorted(op.invoke_index for op in operations if op.invoke_index in blamed),
-    }
-
-
-def _lanes(operations: Sequence[Operation]) -> tuple[list[dict[str, Any]], dict[Any, int]]:
-    """One lane per process, grouped by the node the process is pinned to."""
-    nodes: dict[int | str, set[str]] = {}
-    for op in operations:
-        nodes.setdefault(op.process, set()).update([op.node] if op.node is not None else [])
-
-    def pinned(process: int | str) -> str | None:
-        found = nodes[process]
-        return next(iter(found)) if len(found) == 1 else None
-
-    def order(process: int | str) -> tuple[Any, ...]:
-        node = pinned(process)
-        # Processes on no single node come last; n2 sorts before n10.
-        return (node is None, _natural(node or ""), isinstance(process, str), _natural(str(process)))
-
-    lanes: list[dict[str, Any]] = []
-    lane_of: dict[Any, int] = {}
-    for process in sorted(nodes, key=order):
-        node = pinned(process)
-        where = node if node is not None else ", ".join(sorted(nodes[process], key=_natural))
-        lane_of[process] = len(lanes)
-        lanes.append({"process": str(process), "node": node,
-                      "label": f"process {process}" + (f" \u00b7 {where}" if where else "")})
-    return lanes, lane_of
-
-
-def _faults(events: Sequence[Event], end: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Nemesis events as windows (partition, kill, pause, latency) and point marks.
-
-    A partition lasts until the next partition or heal; kill until restart and
-    pause until resume on the same node; latency until the next latency
-    setting. Whatever is still in force at the end is closed there.
-    """
-    windows: list[dict[str, Any]] = []
-    marks: list[dict[str, Any]] = []
-    current: dict[tuple[str, str | None], dict[str, Any]] = {}
-
-    def close(kind: str, node: str | None, when: int, until: str) -> bool:
-        window = current.pop((kind, node), None)
-        if window is not None:
-            window.update(end=_us(when), until=until)
-        return window is not None
-
-    for event in events:
-        if event.process != NEMESIS or event.type == "invoke":
-            continue  # a fault is in force once its call returned
-        f = _ALIASES.get(event.f, event.f)
-        node = None if f in ("partition", "heal", "latency") else event.node
-        label, detail = _describe_fault(f, event)
-        if f == "partition":
-            close("partition", None, event.time, "replaced by the next partition")
-        elif f == "latency":
-            close("latency", None, event.time, "changed")
-            value = event.value if isinstance(event.value, dict) else {}
-            if not (value.get("ms") or value.get("jitter_ms")):
-                continue  # latency back to zero: nothing to draw
-        elif f in _ENDS and close(_ENDS[f], node, event.time, f"{f} at {_ms(event.time)}"):
-            continue  # the window it ends is drawn; an unmatched restart stays a mark
-        if f in ("partition", "latency") or (f in ("kill", "pause") and (f, node) not in current):
-            window = {"kind": f, "node": node, "start": _us(event.time), "end": _us(end),
-                      "until": "", "label": label, "detail": detail, "event": event.index}
-            current[(f, node)] = window
-            windows.append(window)
-        else:
-            marks.append({"kind": f, "node": node, "t": _us(event.time), "label": label,
-                          "detail": detail, "event": event.index})
-    for window in current.values():
-        window["until"] = "still in force at the end of the history"
-    return windows, marks
-
-
-def _describe_fault(f: str, event: Event) -> tuple[str, str]:
-    """A short label to write on the fault, and a longer detail for hover."""
-    value = event.value
-    if f == "partition" and isinstance(value, dict):
-        spec, resolved = str(value.get("spec", "partition")), value.get("resolved")
-        label = spec if not resolved or resolved == spec else f"{spec} ({resolved})"
-        groups = " | ".join(",".join(map(str, g)) for g in value.get("groups") or [])
-        cut = [f"{a}->{b}" for a, b in (value.get("cut") or [])]
-        shown = ", ".join(cut[:12]) + (f" and {len(cut) - 12} more" if len(cut) > 12 else "")
-        detail = f"kind {value.get('kind', 'drop')}; groups {groups or '-'}; " \
-                 f"{len(cut)} link(s) cut: {shown or '-'}"
-        return _clip(label), _clip(detail)
-    if f == "latency" and isinstance(value, dict):
-        jitter = f" \u00b1{value.get('jitter_ms')}" if value.get("jitter_ms") else ""
-        links = value.get("links")
-        count = f" on {len(links)} link(s)" if isinstance(links, list) else ""
-        return _clip(f"latency {value.get('ms', 0)}{jitter} ms{count}"), _text(value) or ""
-    label = f if event.node is None else f"{f} {event.node}"
-    return _clip(label if value is None else f"{label} {_text(value)}"), _text(value) or ""
-
-
 # -- static HTML ------------------------------------------------------------------------
 
 
@@ -241,7 +121,7 @@ def _meta(operations: Sequence[Operation], data: dict[str, Any], seed: int | Non
         items.append(("spec", f"<code>{_e(spec)}</code>"))
     items += [
         ("operations", str(len(operations))),
-        ("processes", str(len(data["lanes"]))),
+        ("processes", str(len({op.process for op in operations}))),
         ("faults", str(len(data["windows"]) + len(data["marks"]))),
         ("duration", f"{(data['end'] - data['begin']) / 1000:.1f} ms"),
     ]
@@ -253,8 +133,8 @@ def _counts(operations: Sequence[Operation]) -> str:
     """ok / fail / info per node, and the totals."""
     tally: dict[str | None, list[int]] = {}
     for op in operations:
-        tally.setdefault(op.node, [0, 0, 0])[_TYPE_CODE.get(op.type, 2)] += 1
-    nodes = sorted(tally, key=lambda n: (n is None, _natural(n or "")))
+        tally.setdefault(op.node, [0, 0, 0])[TYPE_CODE.get(op.type, 2)] += 1
+    nodes = sorted(tally, key=lambda n: (n is None, natural(n or "")))
     totals = [sum(t[i] for t in tally.values()) for i in range(3)]
     rows = [(_e(n) if n is not None else "(no node)", tally[n], "") for n in nodes]
     rows.append(("total", totals, " class=\"total\""))
@@ -271,7 +151,7 @@ def _blamed_list(operations: Sequence[Operation], blamed: set[int]) -> str:
         return ""
     found = {op.invoke_index: op for op in operations if op.invoke_index in blamed}
     items = [
-        f"<li><a href=\"#op-{i}\" data-op=\"{i}\">{_e(_clip(found[i].describe()))}</a></li>"
+        f"<li><a href=\"#op-{i}\" data-op=\"{i}\">{_e(clip(found[i].describe()))}</a></li>"
         if i in found else f"<li>operation {i}: not in this history</li>"
         for i in sorted(blamed)
     ]
@@ -296,25 +176,64 @@ def _fault_table(data: dict[str, Any]) -> str:
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></details>\n")
 
 
-_LEGEND = (
-    "<div class=\"legend\">"
-    "<span><i class=\"sw ok\"></i>ok</span><span><i class=\"sw fail\"></i>fail</span>"
-    "<span><i class=\"sw info\"></i>info (outcome unknown)</span>"
-    "<span><i class=\"sw open\"></i>may still take effect, up to the end</span>"
-    "<span><i class=\"sw partition\"></i>partition</span><span><i class=\"sw kill\"></i>"
-    "node killed</span><span><i class=\"sw pause\"></i>node paused</span>"
-    "<span><i class=\"sw latency\"></i>latency</span>"
-    "<span><i class=\"sw blamed\"></i>blamed by the checker</span></div>\n"
+def _replica_table(replicas: dict[str, Any] | None) -> str:
+    if replicas is None:
+        return ""
+    parts = ["<section class=\"replicas\"><h2>Final values of the replicas</h2>",
+             f"<p>{_e(replicas['sentence'])}</p>" if replicas["sentence"] else ""]
+    parts += [f"<p class=\"silent\">{_e(node)}: {_e(why)}</p>"
+              for node, why in replicas["silent"].items()]
+    if replicas["diff"]:
+        head = "".join(f"<th>{_e(node)}</th>" for node in replicas["nodes"])
+        rows = []
+        for row in replicas["diff"]:
+            cells = "".join(
+                f"<td class=\"v{' odd' if i in row['odd'] else ''}\">"
+                + (_e(text) if text is not None else "<i>missing</i>") + "</td>"
+                for i, text in enumerate(row["values"]))
+            rows.append(f"<tr><td class=\"v\"><a href=\"#\" data-key=\"{_e(row['key'])}\" "
+                        f"title=\"show this key's operations\">{_e(row['key'])}</a></td>"
+                        f"{cells}</tr>")
+        parts.append(f"<table><thead><tr><th>key</th>{head}</tr></thead>"
+                     f"<tbody>{''.join(rows)}</tbody></table>")
+        if replicas["differ"] > len(replicas["diff"]):
+            parts.append(f"<p>... and {replicas['differ'] - len(replicas['diff'])} more "
+                         "key(s)</p>")
+    return "".join(parts) + "</section>\n"
+
+
+_LEGEND_ITEMS = (
+    ("ok", "ok"), ("fail", "fail"), ("info", "info (outcome unknown)"),
+    ("open", "may still take effect later"), ("partition", "partition"),
+    ("kill", "node killed"), ("pause", "node paused"), ("latency", "latency"),
+    ("blamed", "blamed by the checker"),
 )
-_TOOLBAR = (
-    "<div class=\"toolbar\"><span>zoom</span><button type=\"button\" data-zoom=\"out\">\u2212"
-    "</button><input type=\"range\" id=\"zoom\" min=\"0\" max=\"1000\" value=\"0\" "
-    "aria-label=\"zoom\"><button type=\"button\" data-zoom=\"in\">+</button>"
-    "<button type=\"button\" data-zoom=\"fit\">fit</button><label><input type=\"checkbox\" "
-    "id=\"dim-keys\" checked> dim other keys when one is selected</label>"
-    "<span id=\"cursor\"></span><span class=\"hint\">ctrl+wheel zooms, drag pans, hover for "
-    "details</span></div>\n"
-)
+
+
+def _legend(data: dict[str, Any]) -> str:
+    """What the lanes and the strip show, for what this history holds (always the outcomes)."""
+    present = {"ok", "fail", "info"} | {w["kind"] for w in data["windows"]}
+    if any(op[3] == TYPE_CODE["info"] for op in data["ops"]):
+        present.add("open")
+    if data["blamed"]:
+        present.add("blamed")
+    items = "".join(f"<span><i class=\"sw {cls}\"></i>{text}</span>"
+                    for cls, text in _LEGEND_ITEMS if cls in present)
+    return f"<div class=\"legend\">{items}</div>\n"
+
+
+def _toolbar(data: dict[str, Any]) -> str:
+    focus = ("<button type=\"button\" data-zoom=\"focus\">blamed operation</button>"
+             if data["focus"] else "")
+    return (
+        "<div class=\"toolbar\"><button type=\"button\" data-zoom=\"fit\">whole run</button>"
+        f"{focus}<span>zoom</span><button type=\"button\" data-zoom=\"out\">\u2212</button>"
+        "<input type=\"range\" id=\"zoom\" min=\"0\" max=\"1000\" value=\"0\" "
+        "aria-label=\"zoom\"><button type=\"button\" data-zoom=\"in\">+</button>"
+        "<label title=\"when an operation is selected\"><input type=\"checkbox\" id=\"dim-keys\" "
+        "checked> dim other keys</label><span id=\"view\"></span><span id=\"cursor\"></span>"
+        "<span class=\"hint\">ctrl+wheel zooms, drag pans</span></div>\n"
+    )
 
 
 # -- small helpers ------------------------------------------------------------------------
@@ -322,33 +241,6 @@ _TOOLBAR = (
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
-
-
-def _us(ns: int) -> int:
-    return ns // 1000
-
-
-def _ms(ns: int) -> str:
-    return f"{ns / 1e6:.1f} ms"
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "\u2026"
-
-
-def _text(value: Any) -> str | None:
-    """A value as JSON text (so "3" and 3 differ), clipped; repr for what JSON cannot hold."""
-    if value is None:
-        return None
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=repr)
-    except (TypeError, ValueError):  # non-string dict keys, cycles
-        text = repr(value)
-    return _clip(text)
-
-
-def _natural(text: str) -> list[tuple[int, int, str]]:
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text) if p]
 
 
 def _script_json(data: dict[str, Any]) -> str:
@@ -364,11 +256,17 @@ def _script_json(data: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pytest_partition.report.timeline HISTORY [-o OUT]``: render a saved history."""
+    """``python -m pytest_partition.report.timeline HISTORY [-o OUT]``: draw a saved history.
+
+    It runs no checker; ``python -m pytest_partition check HISTORY --timeline
+    OUT.html`` checks the history and marks what the checker blamed.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m pytest_partition.report.timeline",
         description="Render a recorded history (JSON Lines or Jepsen EDN) as a self-contained "
-                    "HTML timeline.")
+                    "HTML timeline, without checking it. To check it too, and mark the "
+                    "operations the checker blames: python -m pytest_partition check HISTORY "
+                    "--timeline OUT.html")
     parser.add_argument("history", help="the history file")
     parser.add_argument("-o", "--output", default="timeline.html", help="where to write the page")
     parser.add_argument("--title", default="", help="the page's title (default: the file name)")

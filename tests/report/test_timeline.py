@@ -15,6 +15,7 @@ import subprocess
 import time
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -135,16 +136,40 @@ def test_every_operation_is_embedded_once_with_its_outcome() -> None:
 def test_lanes_are_processes_grouped_by_node_in_natural_order() -> None:
     history = history_of(
         (0, 3, "invoke", "read", {"node": "n10"}), (1, 3, "ok", "read", {"node": "n10"}),
-        (2, 1, "invoke", "read", {"node": "n2"}), (3, 1, "ok", "read", {"node": "n2"}),
+        (2, 1, "invoke", "read", {"node": "n2"}),
+        (2.5, 4, "invoke", "read", {"node": "n2"}),  # while 1 and 2 come and go
+        (3, 1, "ok", "read", {"node": "n2"}),
         (4, 2, "invoke", "read", {"node": "n2"}), (5, 2, "ok", "read", {"node": "n2"}),
+        (5.5, 4, "ok", "read", {"node": "n2"}),
         (6, 0, "invoke", "read", {"node": "n1"}), (7, 0, "ok", "read", {"node": "n1"}),
         (8, 0, "invoke", "read", {"node": "n2"}), (9, 0, "ok", "read", {"node": "n2"}),
     )
     lanes = Page(render_timeline(history)).data()["lanes"]
     assert [lane["label"] for lane in lanes] == [
-        "process 1 \u00b7 n2", "process 2 \u00b7 n2", "process 3 \u00b7 n10",
-        "process 0 \u00b7 n1, n2"]  # not pinned to one node: last, with its nodes
+        "n2 \u00b7 processes 1, 2", "n2 \u00b7 process 4", "n10 \u00b7 process 3",
+        "n1, n2 \u00b7 process 0"]  # not pinned to one node: last, with its nodes
     assert [lane["node"] for lane in lanes] == ["n2", "n2", "n10", None]
+
+
+def test_a_client_that_goes_on_as_a_new_process_keeps_its_lane() -> None:
+    """75 processes of 5 clients made 75 lanes of hatching; now a lane is a client."""
+    history = history_of(
+        (0, 0, "invoke", "write", {"node": "n1", "key": "x", "value": 1}),
+        (1, 1, "invoke", "write", {"node": "n1", "key": "x", "value": 2}),
+        (2, 0, "info", "write", {"node": "n1", "key": "x", "error": "timed out"}),
+        (2.1, 2, "invoke", "read", {"node": "n1", "key": "x"}),  # client 0 goes on as 2
+        (3, 2, "ok", "read", {"node": "n1", "key": "x", "value": 1}),
+        (4, 1, "ok", "write", {"node": "n1", "key": "x"}),
+        (5, 3, "invoke", "read", {"node": "n1", "key": "x"}),  # never completes
+        (6, 4, "invoke", "read", {"node": "n1", "key": "x"}),
+        (7, 4, "ok", "read", {"node": "n1", "key": "x", "value": 2}),
+    )
+    data = Page(render_timeline(history)).data()
+    # 2 takes 0's lane when 0 gave up; 3 never completes, so 4 takes the lane 1 left.
+    assert [lane["processes"] for lane in data["lanes"]] == [["0", "2", "3"], ["1", "4"]]
+    lane_of = {op[4]: op[0] for op in data["ops"]}
+    assert (lane_of[0], lane_of[3], lane_of[6], lane_of[1], lane_of[7]) == (0, 0, 0, 1, 1)
+    assert "<dt>processes</dt><dd>5</dd>" in render_timeline(history)  # processes, not lanes
 
 
 def test_faults_become_windows_with_their_spec_and_marks() -> None:
@@ -251,24 +276,223 @@ def test_writes_a_sample_for_a_human_look(tmp_path: Path) -> None:
     assert Page(path.read_text(encoding="utf-8")).problems == []
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_script_runs_hover_click_zoom_and_links_under_a_fake_dom(tmp_path: Path) -> None:
-    history = synthetic_history(2000)
-    blamed = history.operations()[1000]
-    page = Page(render_timeline(history, blamed=[blamed]))
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+
+
+def run_page(tmp_path: Path, text: str, drive: str, **variables: Any) -> dict[str, Any]:
+    """Run the page's script under the fake DOM, then ``drive``; what it printed, parsed."""
+    page = Page(text)
     code = next(body for attrs, body in page.scripts if "type" not in attrs)
-    blob = json.dumps(page.data())
+    given = "".join(f", {name} = {json.dumps(value)}" for name, value in variables.items())
     program = tmp_path / "run.js"
-    program.write_text(
-        f"var DATA = {json.dumps(blob)}, BLAMED = {blamed.invoke_index};\n"
-        + FAKE_DOM + code + DRIVE, encoding="utf-8")
+    program.write_text(f"var DATA = {json.dumps(json.dumps(page.data()))}{given};\n"
+                       + FAKE_DOM + code + drive, encoding="utf-8")
     run = subprocess.run(["node", str(program)], capture_output=True, text=True, timeout=60,
                          check=False)
     assert run.returncode == 0, run.stderr
-    seen = json.loads(run.stdout)
+    seen: dict[str, Any] = json.loads(run.stdout)
+    return seen
+
+
+@needs_node
+def test_script_runs_hover_click_zoom_and_links_under_a_fake_dom(tmp_path: Path) -> None:
+    history = synthetic_history(2000)
+    blamed = history.operations()[1000]
+    seen = run_page(tmp_path, render_timeline(history, blamed=[blamed]), DRIVE,
+                    BLAMED=blamed.invoke_index)
     assert seen["drawn"] > 100
     assert seen["tip"][:2] == ["operation", "process"] and seen["hash"].startswith("#op-")
     assert seen["zoomed"] and seen["fault"] and seen["linked"] == f"#op-{blamed.invoke_index}"
+
+
+# -- what a failure needs: labels once, no empty rows, the bug in view, the replicas' values --
+
+LAST_FRAME = r"""
+flush(); texts = []; outlines = [];
+fire("viewport", "scroll", {});  // one more frame, recorded alone
+console.log(JSON.stringify({texts: texts, outlines: outlines, spacer: elements.spacer.style.width,
+                            view: elements.view.textContent, hash: window.location.hash,
+                            detail: elements["detail-table"].rows.map(function (r) { return r.cells.map(function (c) { return c.textContent; }); })}));
+"""
+
+
+def lane_top(data: dict[str, Any], texts: list[dict[str, Any]]) -> float:
+    """The y of the first lane's label: everything above it is the axis and the strip."""
+    labels = {lane["label"] for lane in data["lanes"]}
+    return float(min(t["y"] for t in texts if t["t"] in labels))
+
+
+def partition_only_history() -> History:
+    return history_of(
+        (0, 1, "invoke", "write", {"key": "x", "value": 1, "node": "n1"}),
+        (1, NEMESIS, "info", "partition", {"value": {"spec": "isolate:leader",
+                                                     "resolved": "n1|n2,n3"}}),
+        (2, 1, "ok", "write", {"key": "x", "node": "n1"}),
+        (2.2, NEMESIS, "info", "heal", {}),
+        (3, 2, "invoke", "read", {"key": "x", "node": "n2"}),
+        (4, 2, "ok", "read", {"key": "x", "value": 1, "node": "n2"}),
+    )
+
+
+def test_the_strip_has_a_row_only_for_what_the_history_holds() -> None:
+    assert Page(render_timeline(partition_only_history())).data()["rows"] == ["partitions"]
+    data = Page(render_timeline(small_history())).data()
+    assert data["rows"] == ["partitions", "nodes", "latency"]
+    assert {(w["kind"], w["row"]) for w in data["windows"]} == {
+        ("partition", 0), ("kill", 1), ("pause", 1), ("latency", 2)}
+    assert Page(render_timeline(small_history(), blamed=[3])).data()["rows"][-1] == "blamed"
+    quiet = history_of((0, 1, "invoke", "read", {"key": "x"}), (1, 1, "ok", "read", {"key": "x"}))
+    assert Page(render_timeline(quiet)).data()["rows"] == []
+    own = history_of((0, NEMESIS, "info", "clock-skew", {"node": "n1", "value": 50}))
+    assert Page(render_timeline(own)).data()["rows"] == ["faults"]  # not only node faults
+    # The legend lists only what there is to see.
+    text = render_timeline(partition_only_history())
+    legend = text[text.index('<div class="legend">'):text.index("</header>")]
+    assert "partition" in legend and "killed" not in legend and "latency" not in legend
+
+
+@needs_node
+def test_no_empty_row_is_drawn(tmp_path: Path) -> None:
+    text = render_timeline(partition_only_history())
+    drawn = {t["t"] for t in run_page(tmp_path, text, LAST_FRAME)["texts"]}
+    assert "partitions" in drawn and not drawn & {"nodes", "latency", "blamed"}
+
+
+@needs_node
+def test_each_partition_label_is_drawn_once_above_the_lanes(tmp_path: Path) -> None:
+    text = render_timeline(small_history())
+    data = Page(text).data()
+    seen = run_page(tmp_path, text, LAST_FRAME)
+    top = lane_top(data, seen["texts"])
+    windows = [w for w in data["windows"] if w["kind"] == "partition"]
+    forms = {w["label"] for w in windows} | {w["short"] for w in windows if "short" in w}
+    drawn = [t for t in seen["texts"] if t["t"] in forms or (
+        t["t"].endswith("\u2026") and any(f.startswith(t["t"][:-1]) for f in forms))]
+    assert len(drawn) == len(windows) == 2, drawn  # once each, whole or shortened
+    assert all(t["y"] < top - 8 for t in drawn)  # in the strip, not on a lane
+    # A window too narrow for "halves (n1|n2,n3)" shows what it resolved to.
+    assert any(t["t"] == "n1|n2,n3" for t in seen["texts"])
+
+
+def test_the_page_opens_on_the_blamed_operation_with_context() -> None:
+    history = synthetic_history(2000)
+    blamed = history.operations()[1000]
+    text = render_timeline(history, blamed=[blamed])
+    data = Page(text).data()
+    focus = data["focus"]
+    assert focus["op"] == blamed.invoke_index
+    start = blamed.start // 1000
+    stop = (blamed.end or blamed.start) // 1000
+    assert focus["from"] < start and focus["to"] > stop
+    run = data["end"] - data["begin"]
+    assert 0.05 * run <= focus["to"] - focus["from"] <= 0.1 * run  # zoomed, not lost in it
+    assert data["labels"][str(blamed.invoke_index)].startswith("blamed: " + blamed.f)
+    assert '<button type="button" data-zoom="fit">whole run</button>' in text
+    assert 'data-zoom="focus">blamed operation</button>' in text
+    assert Page(render_timeline(history)).data()["focus"] is None
+    assert 'data-zoom="focus"' not in render_timeline(history)
+
+
+@needs_node
+def test_the_blamed_operation_is_in_view_and_selected_on_open(tmp_path: Path) -> None:
+    history = synthetic_history(2000)
+    blamed = history.operations()[1000]
+    text = render_timeline(history, blamed=[blamed])
+    seen = run_page(tmp_path, text, LAST_FRAME)
+    assert float(seen["spacer"].removesuffix("px")) > 10 * 1200  # zoomed in
+    magenta = [o for o in seen["outlines"] if o["color"] == "#c2188f"]
+    assert len(magenta) == 1 and 100 < magenta[0]["x"] < 1200 and 0 < magenta[0]["y"] < 600
+    assert seen["detail"][0] == ["operation", f"#{blamed.invoke_index}   blamed by the checker"]
+    label = Page(text).data()["labels"][str(blamed.invoke_index)]
+    assert [t for t in seen["texts"] if t["t"] == label]  # named in its row
+    whole = run_page(tmp_path, text, 'fire("fit", "click", {});' + LAST_FRAME)
+    assert float(whole["spacer"].removesuffix("px")) <= 1200  # the whole run fits again
+
+
+def diverged_states() -> dict[str, Any]:
+    return {"n1": {"x": 1, "y": 2, "z": 5}, "n2": {"x": 1, "y": 3}, "n3": {"x": 1, "y": 2}}
+
+
+def test_the_replicas_final_values_are_shown_when_they_differ() -> None:
+    text = render_timeline(small_history(), states=diverged_states(),
+                           convergence="replicas did not converge within 3 s\n  'y': ...")
+    data = Page(text).data()
+    replicas = data["replicas"]
+    assert replicas["nodes"] == ["n1", "n2", "n3"] and replicas["keys"] == 3
+    assert replicas["diff"] == [
+        {"key": '"y"', "values": ["2", "3", "2"], "odd": [1]},
+        {"key": '"z"', "values": ["5", None, None], "odd": [0]}]
+    assert replicas["sentence"] == ("replicas did not converge within 3 s: "
+                                    "they differ on 2 of 3 key(s)")
+    table = text[text.index('<section class="replicas">'):]
+    table = table[:table.index("</section>")]
+    assert "<th>n1</th><th>n2</th><th>n3</th>" in table
+    assert '<td class="v odd">3</td>' in table and "<i>missing</i>" in table
+    assert 'data-key="&quot;y&quot;"' in table and '"x"' not in table  # equal keys left out
+
+
+def test_replica_values_from_a_convergence_result_or_unreadable_states() -> None:
+    from pytest_partition.checkers import converged
+
+    result = converged(diverged_states())
+    by_result = Page(render_timeline(small_history(), convergence=result)).data()["replicas"]
+    by_states = Page(render_timeline(small_history(), states=diverged_states())).data()
+    assert by_result == by_states["replicas"]
+    states: dict[str, Any] = {"n1": {"x": 1}, "n2": {"x": 1}, "n3": "<state() failed: timed out>"}
+    text = render_timeline(small_history(), states=states)
+    assert "replicas converged: 2 node(s) hold the same 1 key(s)" in text
+    assert "n3: &#x27;&lt;state() failed: timed out&gt;&#x27;" in text
+    assert "Final values of the replicas" not in render_timeline(small_history())
+    assert Page(render_timeline(small_history())).data()["replicas"] is None
+
+
+@needs_node
+def test_an_operation_on_a_diverged_key_shows_the_replicas_values(tmp_path: Path) -> None:
+    history = history_of((0, 1, "invoke", "write", {"key": "y", "value": 3, "node": "n2"}),
+                         (1, 1, "ok", "write", {"key": "y", "node": "n2"}))
+    text = render_timeline(history, states=diverged_states())
+    seen = run_page(tmp_path, text, LAST_FRAME, HASH="#op-0")
+    assert ["replicas end with", "n1=2, n2=3, n3=2"] in seen["detail"]
+
+
+@needs_node
+def test_a_key_of_the_replicas_table_picks_out_its_operations(tmp_path: Path) -> None:
+    text = render_timeline(small_history(), states=diverged_states())
+    click = ('var link = new Element("a"); link.attrs["data-key"] = "\\"y\\"";\n'
+             'fire("document", "click", {target: {closest: function () { return link; }}, '
+             'preventDefault: function () {}});\n')
+    seen = run_page(tmp_path, text, click + LAST_FRAME)
+    assert seen["hash"] == "#key=%22y%22" and 'key "y" only' in seen["view"]
+    opened = run_page(tmp_path, text, LAST_FRAME, HASH="#key=%22y%22")  # a shared address
+    assert 'key "y" only' in opened["view"]
+
+
+def test_the_docs_sample_passes_what_a_run_result_holds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/checkers.md, "The timeline": the keyword arguments the callers pass."""
+    from pytest_partition.checkers import cap_verdict, linearizable
+
+    monkeypatch.chdir(tmp_path)
+    history, states = stale_history(), diverged_states()
+    result = SimpleNamespace(history=history, verdict=cap_verdict(history, states=states),
+                             seed=7, nemesis="isolate:n3", states=states,
+                             convergence="replicas did not converge within 3 s")
+    lin = linearizable(history, "kv")
+    write_timeline(result.history, "timeline.html", blamed=lin.culprits,
+                   verdict=result.verdict.sentence, seed=result.seed, spec=result.nemesis,
+                   states=result.states, convergence=result.convergence)
+    data = Page((tmp_path / "timeline.html").read_text(encoding="utf-8")).data()
+    assert data["blamed"] == [op.invoke_index for op in lin.culprits] != []
+    assert data["replicas"]["differ"] == 2
+
+
+def stale_history() -> History:
+    return history_of(
+        (0, 1, "invoke", "put", {"key": "y", "value": 2, "node": "n1"}),
+        (1, 1, "ok", "put", {"key": "y", "value": True, "node": "n1"}),
+        (2, 2, "invoke", "get", {"key": "y", "node": "n2"}),
+        (3, 2, "ok", "get", {"key": "y", "value": None, "node": "n2"}),
+    )
 
 
 # -- a synthetic history ----------------------------------------------------------------
@@ -361,12 +585,17 @@ function fire(id, type, ev) { (listeners[id + type] || []).forEach(function (fn)
 function flush() { var q = frames; frames = []; q.forEach(function (fn) { fn(); }); }
 function text(t) { if (typeof t !== "string") throw new Error("text of " + typeof t); }
 function Context() {}
+var texts = [], outlines = [];  // what the last frames wrote, and the boxes they stroked
 ["save", "restore", "beginPath", "rect", "clip", "moveTo", "lineTo", "stroke", "fill",
- "setLineDash", "setTransform", "clearRect", "strokeRect"].forEach(function (name) {
+ "setLineDash", "setTransform", "clearRect"].forEach(function (name) {
   Context.prototype[name] = function () {};
 });
 Context.prototype.fillRect = function () { drawn++; };
-Context.prototype.fillText = Context.prototype.strokeText = text;
+Context.prototype.fillText = function (t, x, y) { text(t); texts.push({t: t, x: x, y: y}); };
+Context.prototype.strokeText = text;
+Context.prototype.strokeRect = function (x, y, w, h) {
+  outlines.push({x: x, y: y, w: w, h: h, color: this.strokeStyle});
+};
 Context.prototype.measureText = function (t) { return {width: String(t).length * 6}; };
 Context.prototype.createPattern = function () { return {}; };
 function Element(id) {
@@ -393,14 +622,14 @@ var document = {
   },
   createElement: function (tag) { return new Element(tag); },
   querySelectorAll: function () {
-    return ["in", "out", "fit"].map(function (z) { var b = new Element(z); b.attrs["data-zoom"] = z; return b; });
+    return ["in", "out", "fit", "focus"].map(function (z) { var b = new Element(z); b.attrs["data-zoom"] = z; return b; });
   },
   addEventListener: on("document"),
 };
 var window = {
   innerWidth: 1400, innerHeight: 800, devicePixelRatio: 2, addEventListener: on("window"),
   requestAnimationFrame: function (fn) { frames.push(fn); }, setTimeout: function (fn) { fn(); },
-  location: {hash: "", pathname: "/t.html", search: ""},
+  location: {hash: typeof HASH === "string" ? HASH : "", pathname: "/t.html", search: ""},
   history: {replaceState: function (s, t, url) { window.location.hash = url[0] === "#" ? url : ""; }},
 };
 """
@@ -409,10 +638,12 @@ DRIVE = r"""
 flush();
 var tip = elements.tip, seen = {drawn: drawn};
 function hover(x, y) { fire("viewport", "mousemove", {clientX: x, clientY: y, buttons: 0}); return !tip.hidden; }
+var labels = JSON.parse(DATA).lanes.map(function (l) { return l.label; });
+var laneY = Math.min.apply(null, texts.filter(function (t) { return labels.indexOf(t.t) >= 0; }).map(function (t) { return t.y; }));
 var x = 0;
-while (x < 1200 && !hover(x, 74)) x++;  // the first lane's first operation
+while (x < 1200 && !hover(x, laneY)) x++;  // the first lane's first operation in view
 seen.tip = elements["tip-table"].rows.map(function (r) { return r.cells[0].textContent; });
-fire("viewport", "click", {clientX: x, clientY: 74});
+fire("viewport", "click", {clientX: x, clientY: laneY});
 seen.hash = window.location.hash;
 var before = elements.spacer.style.width;
 fire("viewport", "wheel", {clientX: 600, clientY: 200, deltaY: -400, ctrlKey: true, preventDefault: function () {}});

@@ -22,8 +22,8 @@ from .summary import summary_lines, summary_row
 if TYPE_CHECKING:
     from .timeline import render_timeline, write_timeline
 
-__all__ = ["Analysis", "analyse", "artifact_dir_name", "render_timeline", "replay_command", "replay_text",
-           "report_sections", "summary_lines", "summary_row", "write_artifacts",
+__all__ = ["Analysis", "analyse", "artifact_dir_name", "render_timeline", "replay_command",
+           "replay_text", "report_sections", "summary_lines", "summary_row", "write_artifacts",
            "write_run_timeline", "write_timeline"]
 
 

@@ -59,10 +59,13 @@ def write_artifacts(directory: Path, cluster: Cluster, analysis: Analysis,
     files: dict[str, Any] = {"history": "history.jsonl",
                              "logs": [node.log_path.name for node in cluster.nodes.values()]}
     try:
+        run = analysis.run
         timeline = write_timeline(
             cluster.history, directory / "timeline.html",
             title=meta.get("test", ""), blamed=analysis.culprits,
-            verdict=analysis.verdict.sentence, seed=meta.get("seed"), spec=meta.get("spec"))
+            verdict=analysis.verdict.sentence, seed=meta.get("seed"), spec=meta.get("spec"),
+            states=run.judged_states if run is not None else None,
+            convergence=_convergence_of(run) if run is not None else None)
         files["timeline"] = timeline.name
     except HistoryError as error:  # the history file above still tells everything
         files["timeline_error"] = str(error)
@@ -87,4 +90,11 @@ def write_run_timeline(result: RunResult, blamed: Sequence[Operation]) -> Path:
     return write_timeline(
         result.history, result.workdir / f"run-{result.number}-timeline.html",
         title=f"{result.workload} run {result.number}", blamed=blamed,
-        verdict=result.verdict.sentence, seed=result.seed, spec=result.nemesis)
+        verdict=result.verdict.sentence, seed=result.seed, spec=result.nemesis,
+        states=result.judged_states, convergence=_convergence_of(result))
+
+
+def _convergence_of(result: RunResult) -> Any:
+    """What the timeline shows of convergence: the verdict's check, else the text."""
+    found = result.verdict.details.get("convergence")
+    return found if found is not None and not found.valid else result.convergence

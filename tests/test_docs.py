@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_partition import plugin
+from pytest_partition import lifecycle, plugin
 from pytest_partition.settings import OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,10 +123,12 @@ INI_KEY = re.compile(r"(?<![\w.\-/])partition_[a-z]+(?:_[a-z]+)*")
 
 def other_partition_names() -> set[str]:
     """``partition_...`` names that are not ini keys: the plugin's fixtures and
-    JUnit properties (string literals in plugin.py)."""
+    JUnit properties (string literals in plugin.py and lifecycle.py)."""
     fixtures = {name for name in vars(plugin) if name.startswith("partition_")}
-    literals = set(re.findall(r"[\"'](partition_[a-z_]+)[\"']",
-                              Path(plugin.__file__).read_text(encoding="utf-8")))
+    literals = set()
+    for module in (plugin, lifecycle):
+        literals |= set(re.findall(r"[\"'](partition_[a-z_]+)[\"']",
+                                   Path(module.__file__).read_text(encoding="utf-8")))
     return fixtures | literals
 
 

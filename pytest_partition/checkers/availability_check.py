@@ -26,6 +26,7 @@ group of nodes of that partition; operations on nodes outside every group
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,11 +174,27 @@ class AvailabilityResult:
         return min(busy, key=lambda side: side.tally.ok_share or 0.0) if busy else None
 
     def sides_below(self, threshold: float) -> list[Side]:
-        """Sides that got requests and answered ok less than ``threshold`` times the
-        :attr:`baseline` (the share answered outside partitions) of them."""
-        bar = threshold * self.baseline
-        return [side for side in self.sides
-                if side.tally.total and (side.tally.ok_share or 0.0) < bar]
+        """Sides that did not answer as an available system does, load aside.
+
+        A side fails when it definitely refused more than ``1 - threshold`` of
+        its requests (load makes requests time out, not fail), or when its
+        unanswered requests (refused or timed out) exceed what the run shows
+        outside partitions, plus ``1 - threshold``, by more than three
+        standard deviations of the count: two timeouts among 70 requests on a
+        loaded machine say nothing, a minority that stops answering does.
+        """
+        unanswered_outside = 1.0 - self.baseline
+        expected = min(1.0, unanswered_outside + 1.0 - threshold)
+        below = []
+        for side in self.sides:
+            total = side.tally.total
+            if not total:
+                continue
+            refused = side.tally.fail / total > 1.0 - threshold
+            bound = total * expected + 3 * math.sqrt(total * expected * (1 - expected))
+            if refused or total - side.tally.ok > bound:
+                below.append(side)
+        return below
 
     def explain(self) -> str:
         """Totals, each node, and each side of each partition."""

@@ -36,8 +36,17 @@ class Analysis:
         return self.history.counts()
 
     def label(self) -> str:
-        """The verdict for the summary: ``-`` when the test ran no operation."""
-        return self.verdict.short if any(self.counts.values()) else "-"
+        """The verdict for the summary: ``-`` when the test ran no operation, and
+        ``(untested)`` after a verdict the run's faults could not have changed."""
+        if not any(self.counts.values()):
+            return "-"
+        label = self.verdict.short
+        exposure = self.run.exposure if self.run is not None else None
+        if exposure is not None and (
+                (label == "CP" and exposure.cp_untested)
+                or (label == "AP" and exposure.ap_untested)):
+            label += " (untested)"
+        return label
 
     def sides(self) -> str:
         """Availability per side of the partitions: ``{A,B} 100% | {C} 0%``, or,

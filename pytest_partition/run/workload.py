@@ -245,15 +245,21 @@ def make_workload(workload: str | Generate | Workload, *, model: ModelLike | str
                     "generate(rng) -> (method, args) with model=, or a Workload object")
 
 
+#: The operation names ``methods=`` may rename for the built-in workloads: those
+#: of the models (a mapping may cover more than one workload's).
+MODEL_OPERATIONS = ("get", "put", "cas", "incr", "delete", "append")
+
+
 def methods_problem(methods: object, operations: Collection[str]) -> str | None:
     """Why ``methods`` cannot rename the workload's operations (None if it can)."""
     if not isinstance(methods, Mapping):
         return ("is not accepted; accepted: a mapping from the model's operation names to "
                 "your service's method names, e.g. {'get': 'fetch', 'put': 'store'}")
     for name, method in methods.items():
-        if operations and name not in operations:
-            return (f"renames {name!r}, which the workload never calls; accepted keys: "
-                    f"{', '.join(operations)}")
+        if operations and name not in MODEL_OPERATIONS:
+            return (f"renames {name!r}, which is no operation of the models; accepted keys: "
+                    f"{', '.join(MODEL_OPERATIONS)} (this workload calls "
+                    f"{', '.join(operations)})")
         if not isinstance(method, str) or not method.strip() or any(
                 c.isspace() for c in method):
             return f"maps {name!r} to {method!r}, which is not an XML-RPC method name"

@@ -215,6 +215,11 @@ def unwrap_independent(ops: Sequence[Operation]) -> list[Operation]:
     return unwrapped
 
 
+def _is_list(state: Any) -> bool:
+    """True for a frozen list (a tuple), False for a frozen map (see :func:`freeze`)."""
+    return isinstance(state, tuple) and state[:1] != ("<map>",)
+
+
 def _cas_pair(op: Operation) -> tuple[Hashable, Hashable]:
     value = op.value
     if not isinstance(value, (list, tuple)) or len(value) != 2:
@@ -332,11 +337,25 @@ class KVModel(RegisterModel):
       as 0; an ok ``incr`` that returned a number must return the new total
       (``add`` follows Jepsen and repeats the delta, so its output is ignored);
       an ok incr on a non-numeric value is illegal;
-    - ``append`` of the input to a list (a missing key is an empty list); a read
-      of such a key returns the list.
+    - ``append``, as Redis' APPEND and Porcupine's kv model for strings:
+
+      - a string appended to a string concatenates (``"ab"`` + ``"c"`` is
+        ``"abc"``);
+      - anything appended to a list adds one element (``["a"]`` + ``"b"`` is
+        ``["a", "b"]``);
+      - on a missing key (None: never written, or deleted) a string append
+        starts a string, as if the key held ``""``; any other value starts a
+        list, as if it held ``[]``. So appending ``"a"`` then ``"b"`` to a
+        missing key reads ``"ab"``; a service that keeps lists of strings
+        writes ``[]`` first (or uses ``KVModel(initial=[])``);
+      - an ok append of a non-string to a string, or of anything to a number,
+        bool or map, is illegal (an unknown outcome there changed nothing);
+      - the output of an append is not checked (Redis returns the new length,
+        Jepsen repeats the input).
 
     ``initial`` is the value of every key before any write (default None: a
-    missing key).
+    missing key; ``KVModel(initial="")`` reads as Porcupine's kv model, where
+    a key never written reads ``""``).
     """
 
     name = "kv"
@@ -362,10 +381,16 @@ class KVModel(RegisterModel):
             returned = _number_output(op)
             return (op.type != "ok" or returned is None or returned == total), total
         if f == "append":
-            current = () if state is None else state
-            if not isinstance(current, tuple):
-                return op.type != "ok", state
-            return True, current + (freeze(op.value),)
+            value = op.value
+            if isinstance(value, str) and (state is None or isinstance(state, str)):
+                return True, value if state is None else state + value
+            if state is None:
+                return True, (freeze(value),)
+            if _is_list(state):
+                return True, state + (freeze(value),)
+            # What is left: a non-string onto a string, or anything onto a
+            # number, bool or map; the store would refuse it.
+            return op.type != "ok", state
         raise _unknown_f(self.name, op, self.known)
 
 

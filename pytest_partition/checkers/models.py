@@ -112,8 +112,9 @@ class Model:
     search much cheaper), :meth:`describe_state` (for explanations),
     :meth:`ignores` (operations the checker may leave out), :meth:`read_only`
     (operations that never change the state, which prunes the search),
-    :meth:`defer_unknown` (a search-order hint for unknown outcomes) and
-    :attr:`steps_on_payload_only`. The checker also accepts any object with
+    :meth:`grows` with :meth:`may_grow_into` (operations that only extend a
+    state, which prunes more), :meth:`defer_unknown` (a search-order hint for
+    unknown outcomes) and :attr:`steps_on_payload_only`. The checker also accepts any object with
     ``init`` and ``step``; the optional methods are then looked up by name.
     """
 
@@ -169,6 +170,30 @@ class Model:
         order.
         """
         return False
+
+    def grows(self, op: Operation) -> bool:
+        """True when ``op`` can only *grow* a state, whatever its outcome.
+
+        Growth is an order on states that the model chooses (a string grows
+        into any string that starts with it, a number into any larger one),
+        with one rule: for every state ``s``, the state that :meth:`step`
+        returns for ``op`` grows from ``s`` (or equals it). Appends and
+        increments by a non-negative amount grow; writes do not. Used with
+        :meth:`may_grow_into`; both default to "no pruning".
+        """
+        return False
+
+    def may_grow_into(self, state: Any, op: Operation) -> bool:
+        """False when the read-only ``op`` is legal in no state that grows from ``state``.
+
+        When every operation that may still come before ``op`` grows (see
+        :meth:`grows`), the search drops a path as soon as this is False: a
+        read that returned ``"ab"`` cannot be placed once the string is
+        ``"ba"``, so no order of the appends after it need be tried. Answer
+        True when unsure: a wrong False loses a legal order, a wrong True only
+        time.
+        """
+        return True
 
 
 def _by_key(ops: Iterable[Operation]) -> list[list[Operation]]:
@@ -362,8 +387,41 @@ class KVModel(RegisterModel):
     known = "read/get, write/put, cas, delete, incr/add, append"
 
     def defer_unknown(self, op: Operation) -> bool:
-        """Increments and appends: nothing hides their effect."""
-        return op.f in INCREMENTS or op.f == "append"
+        """Increments: nothing hides their effect.
+
+        Not appends: every read shows where an append took effect (the order
+        of a string's pieces), so trying them in time order finds that place
+        sooner; deferred, a 50-client history took 20 times longer.
+        """
+        return op.f in INCREMENTS
+
+    def grows(self, op: Operation) -> bool:
+        """Appends, and increments by a non-negative amount.
+
+        The order: a missing key grows into anything, a string into the
+        strings that start with it, a list into the lists that start with it,
+        a number into the numbers at least as large; a bool or map does not
+        grow. An append or an increment that does not apply to a state leaves
+        it as it is.
+        """
+        if op.f == "append":
+            return True
+        delta = 1 if op.value is None else op.value
+        return (op.f in INCREMENTS and isinstance(delta, (int, float))
+                and not isinstance(delta, bool) and delta >= 0)
+
+    def may_grow_into(self, state: Any, op: Operation) -> bool:
+        """Whether the value an ok read returned grows from ``state`` (see :meth:`grows`)."""
+        if op.f not in READS or op.type != "ok" or state is None:
+            return True
+        seen: Any = freeze(op.output)
+        if isinstance(state, str):
+            return isinstance(seen, str) and seen.startswith(state)
+        if _is_list(state):
+            return _is_list(seen) and seen[:len(state)] == state
+        if isinstance(state, (int, float)):
+            return isinstance(seen, (int, float)) and seen >= state
+        return bool(seen == state)
 
     def step_other(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
         """delete, incr/add and append; anything else is a :class:`ModelError`."""
@@ -429,6 +487,20 @@ class CounterModel(Model):
     def defer_unknown(self, op: Operation) -> bool:
         """Increments: nothing hides their effect."""
         return op.f in INCREMENTS
+
+    def grows(self, op: Operation) -> bool:
+        """Increments by a non-negative amount (the total never goes down)."""
+        delta = 1 if op.value is None else op.value
+        return (op.f in INCREMENTS and isinstance(delta, (int, float))
+                and not isinstance(delta, bool) and delta >= 0)
+
+    def may_grow_into(self, state: Any, op: Operation) -> bool:
+        """Whether an ok read's total is at least ``state``."""
+        if op.f not in READS or op.type != "ok":
+            return True
+        seen = 0 if op.output is None else op.output
+        return (isinstance(seen, (int, float)) and not isinstance(seen, bool)
+                and seen >= state)
 
     def step(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
         """See the class docstring."""

@@ -20,7 +20,7 @@ write or cas (``[old new]``); the models accept that too.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -48,6 +48,15 @@ INCREMENTS = frozenset({"incr", "add"})
 IGNORED_CALLS = frozenset({"ping", "state", "role", "stats"})
 """Calls that read no data and change none (health checks, introspection):
 every built-in model accepts them anywhere and the checker leaves them out."""
+
+
+Stepper = Callable[[Any], tuple[bool, Hashable]]
+"""What :meth:`Model.stepper` returns: ``state -> (legal, next state)`` for one operation."""
+
+
+def _unchanged(state: Any) -> tuple[bool, Hashable]:
+    """The stepper of an operation that is legal anywhere and changes nothing."""
+    return True, state
 
 
 class ModelError(ValueError):
@@ -112,9 +121,11 @@ class Model:
     search much cheaper), :meth:`describe_state` (for explanations),
     :meth:`ignores` (operations the checker may leave out), :meth:`read_only`
     (operations that never change the state, which prunes the search),
-    :meth:`grows` with :meth:`may_grow_into` (operations that only extend a
-    state, which prunes more), :meth:`defer_unknown` (a search-order hint for
-    unknown outcomes) and :attr:`steps_on_payload_only`. The checker also accepts any object with
+    :meth:`grows` with :meth:`may_grow_into` and :meth:`may_lead_to`
+    (operations that only extend a state, which prunes more),
+    :meth:`defer_unknown` (a search-order hint for unknown outcomes),
+    :meth:`stepper` (``step`` prepared once per operation) and
+    :attr:`steps_on_payload_only`. The checker also accepts any object with
     ``init`` and ``step``; the optional methods are then looked up by name.
     """
 
@@ -137,6 +148,16 @@ class Model:
         operation the model does not understand.
         """
         raise NotImplementedError
+
+    def stepper(self, op: Operation) -> Stepper:
+        """:meth:`step` for one operation, as a function of the state.
+
+        ``stepper(op)(state)`` must equal ``step(state, op)``. The search
+        prepares each operation once and then tries it in many states:
+        override this when ``step`` redoes work that depends on ``op`` alone
+        (freezing its output, reading its input). Default: calls :meth:`step`.
+        """
+        return lambda state: self.step(state, op)
 
     def partition(self, ops: Sequence[Operation]) -> list[list[Operation]]:
         """Independent sub-histories (P-compositionality); default: one."""
@@ -192,6 +213,18 @@ class Model:
         ``"ba"``, so no order of the appends after it need be tried. Answer
         True when unsure: a wrong False loses a legal order, a wrong True only
         time.
+        """
+        return True
+
+    def may_lead_to(self, op: Operation, read: Operation) -> bool:
+        """False when no state ``op`` sets can grow into one where ``read`` is legal.
+
+        For an operation that does not grow (see :meth:`grows`): whatever the
+        state before it, if it changes the state, the state it leaves cannot
+        grow into one where the read-only ``read`` is legal (a write of
+        ``"x"`` before a read of ``"yx"``). Such an operation, still to come,
+        is then no reason to keep trying orders for that read. Default True
+        (unsure).
         """
         return True
 
@@ -309,34 +342,50 @@ class RegisterModel(Model):
 
     def step(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
         """See the class docstring."""
-        f = op.f
-        if f in READS:
-            return (op.type != "ok" or freeze(op.output) == state), state
-        if f in WRITES:
-            return True, freeze(op.value)
-        if f == "cas":
-            return self._cas(state, op)
-        if f in IGNORED_CALLS:
-            return True, state
-        return self.step_other(state, op)
+        return self._prepare(op)(state)
+
+    def stepper(self, op: Operation) -> Stepper:
+        """:meth:`step` prepared once for ``op`` (its frozen value and output)."""
+        if type(self).step is not RegisterModel.step:  # a subclass decides itself
+            return super().stepper(op)
+        return self._prepare(op)
 
     def step_other(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
         """Operations beyond read/write/cas; the register knows none."""
         raise _unknown_f(self.name, op, self.known)
 
-    @staticmethod
-    def _cas(state: Any, op: Operation) -> tuple[bool, Hashable]:
-        expected, new = _cas_pair(op)
-        if op.type != "ok":
-            return True, (new if state == expected else state)
-        output = op.output
-        if output is True:
-            return state == expected, new
-        if output is False:
-            return state != expected, state
-        if output is None or isinstance(output, (list, tuple)):
-            return state == expected, new
-        raise ModelError(f"cas returned {output!r}, expected a bool or None: {op.describe()}")
+    # The rules live in the functions _prepare returns, and step calls them
+    # too, so that the search and step can never disagree.
+    def _prepare(self, op: Operation) -> Stepper:
+        f = op.f
+        if f in READS:
+            if op.type != "ok":
+                return _unchanged
+            seen = freeze(op.output)
+            return lambda state: (seen == state, state)
+        if f in WRITES:
+            written = freeze(op.value)
+            return lambda state: (True, written)
+        if f == "cas":
+            return _prepare_cas(op)
+        if f in IGNORED_CALLS:
+            return _unchanged
+        return self._prepare_other(op)
+
+    def _prepare_other(self, op: Operation) -> Stepper:
+        return lambda state: self.step_other(state, op)
+
+
+def _prepare_cas(op: Operation) -> Stepper:
+    expected, new = _cas_pair(op)
+    if op.type != "ok":  # applied only where the state matched
+        return lambda state: (True, new if state == expected else state)
+    output = op.output
+    if output is False:
+        return lambda state: (state != expected, state)
+    if output is True or output is None or isinstance(output, (list, tuple)):
+        return lambda state: (state == expected, new)
+    raise ModelError(f"cas returned {output!r}, expected a bool or None: {op.describe()}")
 
 
 def _delta(op: Operation) -> int | float:
@@ -410,6 +459,14 @@ class KVModel(RegisterModel):
         return (op.f in INCREMENTS and isinstance(delta, (int, float))
                 and not isinstance(delta, bool) and delta >= 0)
 
+    def may_lead_to(self, op: Operation, read: Operation) -> bool:
+        """Whether the value a write (or a cas that applies) sets grows into ``read``'s value."""
+        if op.f in WRITES:
+            return self.may_grow_into(freeze(op.value), read)
+        if op.f == "cas" and isinstance(op.value, (list, tuple)) and len(op.value) == 2:
+            return self.may_grow_into(freeze(op.value[1]), read)
+        return True
+
     def may_grow_into(self, state: Any, op: Operation) -> bool:
         """Whether the value an ok read returned grows from ``state`` (see :meth:`grows`)."""
         if op.f not in READS or op.type != "ok" or state is None:
@@ -425,30 +482,55 @@ class KVModel(RegisterModel):
 
     def step_other(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
         """delete, incr/add and append; anything else is a :class:`ModelError`."""
+        return self._prepare_kv(op)(state)
+
+    def _prepare_other(self, op: Operation) -> Stepper:
+        if type(self).step_other is not KVModel.step_other:  # a subclass adds operations
+            return super()._prepare_other(op)
+        return self._prepare_kv(op)
+
+    def _prepare_kv(self, op: Operation) -> Stepper:
         f = op.f
+        ok = op.type == "ok"
         if f in DELETES:
-            return True, None
+            return lambda state: (True, None)
         if f in INCREMENTS:
             delta = _delta(op)
-            current = 0 if state is None else state
-            if isinstance(current, bool) or not isinstance(current, (int, float)):
-                # The store refuses incr on a non-number; an unknown outcome
-                # is then one that did nothing.
-                return op.type != "ok", state
-            total = current + delta
             returned = _number_output(op)
-            return (op.type != "ok" or returned is None or returned == total), total
+
+            def increment(state: Any) -> tuple[bool, Hashable]:
+                current = 0 if state is None else state
+                if isinstance(current, bool) or not isinstance(current, (int, float)):
+                    # The store refuses incr on a non-number; an unknown
+                    # outcome is then one that did nothing.
+                    return not ok, state
+                total = current + delta
+                return (not ok or returned is None or returned == total), total
+
+            return increment
         if f == "append":
             value = op.value
-            if isinstance(value, str) and (state is None or isinstance(state, str)):
-                return True, value if state is None else state + value
-            if state is None:
-                return True, (freeze(value),)
-            if _is_list(state):
-                return True, state + (freeze(value),)
-            # What is left: a non-string onto a string, or anything onto a
-            # number, bool or map; the store would refuse it.
-            return op.type != "ok", state
+            if isinstance(value, str):
+                def append_text(state: Any) -> tuple[bool, Hashable]:
+                    if state is None:
+                        return True, value
+                    if isinstance(state, str):
+                        return True, state + value
+                    if _is_list(state):
+                        return True, (*state, value)
+                    return not ok, state  # onto a number, bool or map: refused
+
+                return append_text
+            element = freeze(value)
+
+            def append_item(state: Any) -> tuple[bool, Hashable]:
+                if state is None:
+                    return True, (element,)
+                if _is_list(state):
+                    return True, (*state, element)
+                return not ok, state  # onto a string, number, bool or map: refused
+
+            return append_item
         raise _unknown_f(self.name, op, self.known)
 
 
@@ -504,18 +586,35 @@ class CounterModel(Model):
 
     def step(self, state: Any, op: Operation) -> tuple[bool, Hashable]:
         """See the class docstring."""
+        return self._prepare(op)(state)
+
+    def stepper(self, op: Operation) -> Stepper:
+        """:meth:`step` prepared once for ``op`` (its delta and output)."""
+        if type(self).step is not CounterModel.step:  # a subclass decides itself
+            return super().stepper(op)
+        return self._prepare(op)
+
+    def _prepare(self, op: Operation) -> Stepper:
         f = op.f
         if f in INCREMENTS:
-            total = state + _delta(op)
+            delta = _delta(op)
             returned = _number_output(op)
-            return (op.type != "ok" or returned is None or returned == total), total
+            ok = op.type == "ok"
+
+            def increment(state: Any) -> tuple[bool, Hashable]:
+                total = state + delta
+                return (not ok or returned is None or returned == total), total
+
+            return increment
         if f in READS:
             if op.type != "ok":
-                return True, state
-            output = 0 if op.output is None else op.output
-            return (not isinstance(output, bool) and output == state), state
+                return _unchanged
+            seen = 0 if op.output is None else op.output
+            if isinstance(seen, bool):  # True is not the total 1
+                return lambda state: (False, state)
+            return lambda state: (seen == state, state)
         if f in IGNORED_CALLS:
-            return True, state
+            return _unchanged
         raise _unknown_f(self.name, op, "incr/add, read/get")
 
 

@@ -13,6 +13,7 @@ from pytest_partition.checkers import (
     LinearizabilityResult,
     Model,
     ModelError,
+    RegisterModel,
     kv,
     linearizable,
     linearizable_bruteforce,
@@ -350,3 +351,29 @@ def test_any_object_with_init_and_step_is_a_model() -> None:
     assert result.explanation.startswith("look of 'x' (process 2 on n1, ok at 5.0 ms) cannot "
                                          "be placed: after the longest legal order found (2 "
                                          "operations) the state was True")
+
+
+def test_a_subclass_that_changes_step_is_searched_with_its_own_step() -> None:
+    # The built-in models prepare each operation once for the search; a
+    # subclass that overrides step (or adds operations through step_other)
+    # must still be the one that decides.
+    class ForgetfulRegister(RegisterModel):
+        """Every write is lost: reads always see None."""
+
+        def step(self, state: Any, op: Operation) -> tuple[bool, Any]:
+            if op.f == "write":
+                return True, None
+            return super().step(state, op)
+
+    class KVWithDouble(KVModel):
+        def step_other(self, state: Any, op: Operation) -> tuple[bool, Any]:
+            if op.f == "double":
+                return True, state * 2
+            return super().step_other(state, op)
+
+    lost = ops_history(op(0, "write", 1, at=(0, 1)), op(1, "read", at=(2, 3), out=None))
+    check(lost, ForgetfulRegister(), valid=True)
+    check(lost, "register", valid=False)
+    doubled = ops_history(op(0, "put", 3, at=(0, 1)), op(1, "double", at=(2, 3)),
+                          op(2, "incr", 1, at=(4, 5), out=7), op(3, "get", at=(6, 7), out=7))
+    check(doubled, KVWithDouble(), valid=True)

@@ -332,6 +332,22 @@ def test_small_illegal_key_is_found_while_a_big_one_is_slow() -> None:
     assert time.monotonic() - started < 2
 
 
+def test_big_illegal_key_is_found_while_a_small_one_is_slow() -> None:
+    # Keys are interleaved a slice at a time, not checked smallest first to
+    # the end: a key of 400 operations that is illegal at once decides the
+    # check while a key of 25 could take minutes.
+    rows = pathological(24, key="slow")
+    rows += [op(100 + i, "write", i, at=(2 * i, 2 * i + 1), key="big") for i in range(200)]
+    rows += [op(300 + i, "read", at=(2 * i + 1.2, 2 * i + 1.8), key="big", out=i)
+             for i in range(200)]
+    rows[-200]["out"] = 7  # the first read of "big" returns a value written only later
+    started = time.monotonic()
+    result = linearizable(ops_history(*rows), "kv", time_limit=20)
+    assert result.valid is False and result.key == "big", result.explain()
+    assert "written only later" in result.explanation
+    assert time.monotonic() - started < 2
+
+
 def test_any_object_with_init_and_step_is_a_model() -> None:
     class Toggle:
         """A light switch: "flip" toggles, "look" must see the current position."""

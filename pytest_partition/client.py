@@ -23,6 +23,8 @@ import xmlrpc.client
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import wire
+from .durations import check_seconds
 from .errors import (
     FAULT_INDETERMINATE,
     FAULT_INVALID,
@@ -32,8 +34,6 @@ from .errors import (
     OperationError,
     Unavailable,
 )
-from . import wire
-from .durations import check_seconds
 from .history import History
 
 __all__ = ["Client", "Outcome", "rpc_call", "split_args"]
@@ -44,7 +44,7 @@ RPC_PATH = "/RPC2"
 class Outcome:
     """How a call ended: ``type`` is ``ok``, ``fail`` or ``info``."""
 
-    __slots__ = ("type", "value", "error", "exception")
+    __slots__ = ("error", "exception", "type", "value")
 
     def __init__(self, type: str, value: Any = None, error: str | None = None,
                  exception: BaseException | None = None) -> None:
@@ -109,7 +109,7 @@ def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
         (result,), _ = xmlrpc.client.loads(payload, use_builtin_types=True)
     except xmlrpc.client.Fault as fault:
         return _classify_fault(fault, node, method)
-    except Exception as error:  # a reply we cannot read says nothing definite
+    except Exception as error:  # noqa: BLE001 - a reply we cannot read says nothing definite
         return unknown(f"malformed reply ({type(error).__name__}: {error})")
     return Outcome("ok", value=result)
 
@@ -172,6 +172,8 @@ class Client:
             raise ValueError(f"method name must be a non-empty string, got {method!r}")
         try:
             body = wire.dumps(tuple(args), method).encode("utf-8")
+        except wire.NotAValue as error:  # refused before anything is recorded
+            raise ValueError(f"{method}{tuple(args)!r}: {error}") from None
         except (TypeError, OverflowError, ValueError) as error:
             raise TypeError(f"{method}{tuple(args)!r}: arguments cannot be sent over "
                             f"XML-RPC ({error})") from error

@@ -15,7 +15,7 @@ or never.
 The checker never raises for the contents of a history: a time limit reached,
 a history that cannot be paired, or a model that raises gives
 ``valid == "unknown"`` with the reason. Only a wrong argument (an unknown model
-name, something that is not a history) raises.
+name, something that is not a history, a history holding NaN) raises.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Generator, Hashable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
 
-from ..history import History, Operation
+from ..history import History, Operation, refuse_nan
 from .explain import summarize
 from .models import ModelLike, resolve_model
 from .realtime import concurrent, operations_of
@@ -149,8 +149,12 @@ def linearizable(
     ``init``/``step``) or a built-in name (``"register"``, ``"kv"``,
     ``"counter"``). ``time_limit``: seconds over all keys; when reached the
     result is ``"unknown"``. See the module doc for the rules.
+
+    Raises :class:`~pytest_partition.history.HistoryError` (a ValueError)
+    naming the event for a history that holds NaN, which is not a value.
     """
     started = time.monotonic()
+    refuse_nan(history)  # a wrong argument, not a finding: raised, not "unknown"
     chosen = resolve_model(model)
     name = str(getattr(chosen, "name", type(chosen).__name__))
     try:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..history import History, Operation
+from ..history import History, Operation, refuse_nan
 from .availability_check import AvailabilityResult, Side, availability
 from .convergence import ConvergenceResult, converged
 from .counter_check import CounterResult, check_counter
@@ -101,8 +101,11 @@ def cap_verdict(
     ``model``: None picks one from the operations (only increments and reads:
     ``"counter"``; deletes, appends or increments among writes: ``"kv"``;
     otherwise ``"register"``). ``time_limit`` bounds the linearizability search.
+    A history holding NaN raises :class:`~pytest_partition.history.HistoryError`
+    (a ValueError) naming the event: NaN is not a value.
     """
     history = history.snapshot()  # one consistent view for every sub-check
+    refuse_nan(history)  # a wrong argument, not a verdict: raised
     try:
         ops = history.operations()
     except Exception as error:  # noqa: BLE001 - a verdict never crashes

@@ -77,13 +77,22 @@ class SearchOutcome:
     prefix: list[tuple[Operation, Hashable]] = field(default_factory=list)
     blocked: Operation | None = None
     state: Hashable = None
+    pruned: bool = False
+    """True when unreachable reads were pruned: a path then ends where a read
+    became unreachable, before that read's return, so the longest order (and
+    its culprit) may be one that went wrong elsewhere."""
 
 
-def search(ops: Sequence[Operation], model: Any) -> Generator[None, None, SearchOutcome]:
+def search(
+    ops: Sequence[Operation], model: Any, *, growth: bool = True
+) -> Generator[None, None, SearchOutcome]:
     """Search a linearization of ``ops`` under ``model`` (a generator; see module doc).
 
-    ``ops`` must already exclude ``fail`` operations. Raises :class:`ValueError`
-    for an operation that completes before it was invoked.
+    ``ops`` must already exclude ``fail`` operations. ``growth=False`` turns
+    off the pruning of unreachable reads (same verdict, more steps; its
+    culprit is the one at the end of the longest order, see
+    :attr:`SearchOutcome.pruned`). Raises :class:`ValueError` for an
+    operation that completes before it was invoked.
     """
     n = len(ops)
     init_state: Hashable = model.init()
@@ -146,7 +155,7 @@ def search(ops: Sequence[Operation], model: Any) -> Generator[None, None, Search
     ]
     read_only = getattr(model, "read_only", None)
     pure = [op is not None and callable(read_only) and bool(read_only(op)) for op in op_at]
-    rescuers = _rescuers(model, size, nxt, op_at, pure, match, bit_at)
+    rescuers = _rescuers(model, size, nxt, op_at, pure, match, bit_at) if growth else None
     may_grow_into = model.may_grow_into if rescuers is not None else None
 
     state = init_state
@@ -266,8 +275,10 @@ def search(ops: Sequence[Operation], model: Any) -> Generator[None, None, Search
         # Backtrack; a pure operation's level fails with it (see above).
         while True:
             if stack is None:
-                return _failure(ops, op_of, steps + SLICE_STEPS - budget, best_stack,
-                                best_state, blocked)
+                failure = _failure(ops, op_of, steps + SLICE_STEPS - budget, best_stack,
+                                   best_state, blocked)
+                failure.pruned = rescuers is not None
+                return failure
             top, state, stack = stack
             depth -= 1
             linearized ^= bits[op_of[top]]

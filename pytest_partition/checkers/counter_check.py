@@ -25,7 +25,7 @@ from typing import Any
 
 from ..history import History, Operation, refuse_nan
 from .explain import ms, who
-from .models import INCREMENTS, READS
+from .model_base import INCREMENTS, READS
 from .realtime import call_moment, operations_of, return_moment
 
 __all__ = ["CounterResult", "check_counter"]

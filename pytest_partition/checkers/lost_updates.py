@@ -25,7 +25,7 @@ from typing import Any
 
 from ..history import History, Operation, refuse_nan
 from .explain import ms, who
-from .models import DELETES, INCREMENTS, READS, WRITES, freeze, thaw
+from .model_base import DELETES, INCREMENTS, READS, WRITES, freeze, thaw
 from .realtime import call_moment, operations_of, return_moment
 
 __all__ = ["LostUpdatesResult", "check_lost_updates"]

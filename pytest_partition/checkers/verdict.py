@@ -36,7 +36,7 @@ from .convergence import ConvergenceResult, converged
 from .counter_check import CounterResult, check_counter
 from .linearizability import LinearizabilityResult, linearizable
 from .lost_updates import LostUpdatesResult, check_lost_updates
-from .models import DELETES, INCREMENTS, READS, ModelLike, freeze
+from .model_base import DELETES, INCREMENTS, READS, ModelLike, freeze
 
 __all__ = ["Verdict", "cap_verdict"]
 

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..history import Operation
-from .models import freeze
+from .model_base import freeze
 from .realtime import call_moment, return_moment
 
 __all__ = ["SearchOutcome", "search"]

@@ -219,6 +219,13 @@ def _delta(op: Operation) -> int | float:
     return delta
 
 
+def _adds_nothing_negative(op: Operation) -> bool:
+    """True for an increment by a number >= 0 (None means 1)."""
+    delta = 1 if op.value is None else op.value
+    return (op.f in INCREMENTS and isinstance(delta, (int, float))
+            and not isinstance(delta, bool) and delta >= 0)
+
+
 def _number_output(op: Operation) -> int | float | None:
     """The total an ok ``incr`` returned, or None when it returned no number."""
     output = op.output
@@ -277,11 +284,7 @@ class KVModel(RegisterModel):
         grow. An append or an increment that does not apply to a state leaves
         it as it is.
         """
-        if op.f == "append":
-            return True
-        delta = 1 if op.value is None else op.value
-        return (op.f in INCREMENTS and isinstance(delta, (int, float))
-                and not isinstance(delta, bool) and delta >= 0)
+        return op.f == "append" or _adds_nothing_negative(op)
 
     def may_lead_to(self, op: Operation, read: Operation) -> bool:
         """Whether the value a write (or a cas that applies) sets grows into ``read``'s value."""
@@ -396,9 +399,7 @@ class CounterModel(Model):
 
     def grows(self, op: Operation) -> bool:
         """Increments by a non-negative amount (the total never goes down)."""
-        delta = 1 if op.value is None else op.value
-        return (op.f in INCREMENTS and isinstance(delta, (int, float))
-                and not isinstance(delta, bool) and delta >= 0)
+        return _adds_nothing_negative(op)
 
     def may_grow_into(self, state: Any, op: Operation) -> bool:
         """Whether an ok read's total is at least ``state``."""

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..history import Operation
-from .model_base import freeze
+from .model_base import Model, freeze
 from .realtime import call_moment, return_moment
 
 __all__ = ["SearchOutcome", "search"]
@@ -132,7 +132,10 @@ def search(
     op_at: list[Operation | None] = [ops[op_of[node]] if is_call[node] else None
                                      for node in range(size)]
     bit_at = [bits[op_of[node]] for node in range(size)]
+    # Steppers when the model prepares operations (see Model.stepper); else
+    # model.step itself is called, without a wrapper around it per call.
     tries = _steppers(model, op_at)
+    step = model.step
     # Unknown-outcome twins (same f, key and input) are interchangeable when
     # the model looks at nothing else: one takes effect only once its
     # earlier-invoked twin has (the earlier one fits wherever the later does).
@@ -192,7 +195,8 @@ def search(
                 pass
             elif pure[entry]:
                 budget -= 1
-                legal, new_state = tries[entry](state)
+                legal, new_state = (tries[entry](state) if tries is not None
+                                    else step(state, op_at[entry]))
                 if legal:
                     seen = (linearized | bit_at[entry], new_state)
                     if seen in memo:
@@ -215,7 +219,8 @@ def search(
                 twin = twin_bit[entry]
                 if not twin or linearized & twin:
                     budget -= 1
-                    legal, new_state = tries[entry](state)
+                    legal, new_state = (tries[entry](state) if tries is not None
+                                        else step(state, op_at[entry]))
                     if legal:
                         seen = (linearized | bit_at[entry], new_state)
                         if seen not in memo:
@@ -297,21 +302,16 @@ def search(
     return SearchOutcome(True, steps + SLICE_STEPS - budget, state=state)
 
 
-def _steppers(model: Any, op_at: list[Operation | None]) -> list[Any]:
-    """Per node, a function ``state -> (legal, next state)`` for its operation.
+def _steppers(model: Any, op_at: list[Operation | None]) -> list[Any] | None:
+    """Per node, ``model.stepper(op)``: ``state -> (legal, next state)`` for its operation.
 
-    ``model.stepper(op)`` when the model has one (built-in models prepare
-    each operation once: its frozen output, its kind), else ``model.step``.
+    None when the model has no stepper of its own (only :meth:`Model.stepper`'s
+    default, which would only wrap ``step``): the search then calls ``step``.
     """
     prepare = getattr(model, "stepper", None)
-    if callable(prepare):
-        return [None if op is None else prepare(op) for op in op_at]
-    step = model.step
-
-    def bind(op: Operation) -> Any:
-        return lambda state: step(state, op)
-
-    return [None if op is None else bind(op) for op in op_at]
+    if not callable(prepare) or getattr(type(model), "stepper", None) is Model.stepper:
+        return None
+    return [None if op is None else prepare(op) for op in op_at]
 
 
 def _rescuers(

@@ -53,6 +53,7 @@ __all__ = [
     "resolve_model",
 ]
 
+
 def _by_key(ops: Iterable[Operation]) -> list[list[Operation]]:
     groups: dict[Any, list[Operation]] = {}
     for op in ops:

@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from .checkers import LinearizabilityResult, ModelError, linearizable
-from .checkers.models import DELETES, IGNORED_CALLS, INCREMENTS, READS, resolve_model
+from .checkers.model_base import DELETES, INCREMENTS, READS
+from .checkers.models import IGNORED_CALLS, resolve_model
 from .durations import SECONDS_OR_ZERO_ACCEPTED, seconds_problem
 from .history import History, HistoryError, Operation
 from .report import write_timeline

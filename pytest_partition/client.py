@@ -46,7 +46,7 @@ RPC_PATH = "/RPC2"
 class Outcome:
     """How a call ended: ``type`` is ``ok``, ``fail`` or ``info``."""
 
-    __slots__ = ("type", "value", "error", "exception")
+    __slots__ = ("error", "exception", "type", "value")
 
     def __init__(self, type: str, value: Any = None, error: str | None = None,
                  exception: BaseException | None = None) -> None:
@@ -111,7 +111,7 @@ def rpc_call(port: int, method: str, args: Sequence[Any], timeout: float, *,
         (result,), _ = xmlrpc.client.loads(payload, use_builtin_types=True)
     except xmlrpc.client.Fault as fault:
         return _classify_fault(fault, node, method)
-    except Exception as error:  # a reply we cannot read says nothing definite
+    except Exception as error:  # noqa: BLE001 - a reply we cannot read says nothing definite
         return unknown(f"malformed reply ({type(error).__name__}: {error})")
     return Outcome("ok", value=result)
 
@@ -181,6 +181,8 @@ class Client:
         sent = self.methods.get(method, method)
         try:
             body = wire.dumps(tuple(args), sent).encode("utf-8")
+        except wire.NotAValue as error:  # refused before anything is recorded
+            raise ArgumentError(f"{sent}{tuple(args)!r}: {error}") from None
         except (TypeError, OverflowError, ValueError) as error:
             raise ArgumentTypeError(f"{sent}{tuple(args)!r}: arguments cannot be sent over "
                             f"XML-RPC ({error})") from error

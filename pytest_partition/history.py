@@ -10,6 +10,11 @@ Values follow one rule so that any service can be recorded: the ``invoke``
 event carries the call's input (the arguments after the key) and the ``ok``
 event carries what the call returned. Models in :mod:`pytest_partition.checkers`
 read both through :class:`Operation`.
+
+NaN is not a value (:data:`NAN_RULE`): it equals nothing, not even itself, so
+a checker comparing what was written with what was read would call a correct
+store wrong. :meth:`History.load` refuses a file holding one, and the
+checkers refuse a history holding one (:func:`refuse_nan`).
 """
 
 from __future__ import annotations
@@ -29,14 +34,21 @@ EVENT_TYPES: tuple[str, ...] = ("invoke", "ok", "fail", "info")
 NEMESIS = "nemesis"
 
 __all__ = [
+    "NAN_RULE",
     "NEMESIS",
     "Event",
     "History",
     "HistoryError",
     "Operation",
     "PLUMBING",
+    "nan_path",
     "outcome_counts",
+    "refuse_nan",
 ]
+
+NAN_RULE = ("NaN is not a value: it equals nothing, not even itself, so no checker could "
+            "compare it with what was written; use None, a string or a finite number")
+"""Why a NaN is refused, the end of every such error message."""
 
 
 #: Calls that read a node's health or replica rather than operate on it.
@@ -45,6 +57,77 @@ PLUMBING = frozenset({"ping", "state", "role", "stats"})
 
 class HistoryError(ValueError):
     """A history file or event that does not follow the documented format."""
+
+
+def nan_path(value: Any) -> str | None:
+    """Where a NaN sits in ``value``, or None when it holds none.
+
+    ``""`` for ``value`` itself, else the subscripts that reach it:
+    ``"[1]"``, ``"['price'][0]"`` (dict keys are looked at too).
+    """
+    if isinstance(value, float):
+        return "" if value != value else None  # noqa: PLR0124 - only NaN differs from itself
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = nan_path(key)
+            if inner is not None:
+                return f" (as a key){inner}"
+            inner = nan_path(item)
+            if inner is not None:
+                return f"[{key!r}]{inner}"
+    elif isinstance(value, (list, tuple)):
+        for position, item in enumerate(value):
+            inner = nan_path(item)
+            if inner is not None:
+                return f"[{position}]{inner}"
+    return None
+
+
+def refuse_nan(history: History | Iterable[Operation]) -> None:
+    """Raise :class:`HistoryError` (a ValueError) naming the first event that holds NaN.
+
+    For a :class:`History` the event is named by :meth:`History.source`
+    (file and line for a loaded one); for a list of :class:`Operation` by
+    the operation and its event indexes. Anything else is left for the
+    caller to refuse.
+    """
+    if isinstance(history, History):
+        for event in history.events:
+            if type(event.key) in _SCALARS and type(event.value) in _SCALARS:
+                continue  # the common case, without a call
+            where = _nan_field({"key": event.key, "value": event.value})
+            if where is not None:
+                raise HistoryError(
+                    f"{history.source(event.index)}: the {event.type} event of process "
+                    f"{event.process!r} ({event.f}) holds NaN in its {where}; {NAN_RULE}"
+                )
+        return
+    if isinstance(history, (str, bytes)) or not isinstance(history, Iterable):
+        return
+    for op in list(history):
+        if not isinstance(op, Operation):
+            return
+        if type(op.key) in _SCALARS and type(op.value) in _SCALARS and type(
+                op.output) in _SCALARS:
+            continue
+        where = _nan_field({"key": op.key, "input": op.value, "output": op.output})
+        if where is not None:
+            events = f"event {op.invoke_index}" + (
+                "" if op.complete_index is None else f" and {op.complete_index}")
+            raise HistoryError(f"{op.describe()} ({events}) holds NaN in its {where}; {NAN_RULE}")
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+"""Types that cannot hold a NaN (a float can; so can anything holding values)."""
+
+
+def _nan_field(fields: dict[str, Any]) -> str | None:
+    """``value[1]`` for the first of ``fields`` that holds NaN, None if none does."""
+    for name, value in fields.items():
+        inner = nan_path(value)
+        if inner is not None:
+            return name + inner
+    return None
 
 
 @dataclass(frozen=True)
@@ -346,7 +429,8 @@ class History:
         without a time takes the time of the event before it.
 
         Raises :class:`HistoryError` naming the file and the line (where the
-        bad event starts) for anything else. Pairing problems (a completion
+        bad event starts) for anything else, and for a NaN anywhere (JSON's
+        ``NaN``, EDN's ``##NaN``: see :data:`NAN_RULE`). Pairing problems (a completion
         without an invoke, ...) are left for :meth:`operations`, whose
         messages name the same file and line.
         """
@@ -364,6 +448,9 @@ class History:
             # order is the one reported, syntax or field.
             for line, row in rows:
                 lines.append(line)
+                where = _nan_field({f"field {name!r}": value for name, value in row.items()})
+                if where is not None:  # JSON's NaN, EDN's ##NaN
+                    raise HistoryError(f"{source}:{line}: NaN in {where}; {NAN_RULE}")
                 yield f"{source}:{line}", row
 
         history = cls._build(located())

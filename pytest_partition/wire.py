@@ -6,6 +6,10 @@ counters and clocks outgrow; this module writes them as ``<i8>``, which the
 standard library reads. And :func:`exchange` reads a reply against one
 deadline for the whole call, where a socket timeout alone would restart for
 every slow piece of it.
+
+A call is checked before it is encoded: a NaN anywhere in its arguments is
+refused (:class:`NotAValue`: NaN equals nothing, not even itself, so no
+checker could compare it), and so is a string XML cannot carry.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import xmlrpc.client
 from typing import Any
 from xml.sax.saxutils import escape
 
-__all__ = ["MAX_HEADER", "REFUSED_REASON", "ReplyError", "dumps", "exchange"]
+__all__ = ["MAX_HEADER", "REFUSED_REASON", "NotAValue", "ReplyError", "dumps", "exchange"]
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -29,7 +33,7 @@ REFUSED_REASON = "Partition Proxy: Node Refused The Connection"
 
 
 class _Marshaller(xmlrpc.client.Marshaller):
-    dispatch = dict(xmlrpc.client.Marshaller.dispatch)
+    dispatch = dict(xmlrpc.client.Marshaller.dispatch)  # noqa: RUF012 - as the base class declares it
 
     def dump_long(self, value: int, write: Any) -> None:
         if not INT64[0] <= value <= INT64[1]:
@@ -43,6 +47,38 @@ class _Marshaller(xmlrpc.client.Marshaller):
 # XML 1.0 allows tab, newline, carriage return and the characters from
 # U+0020 up, except surrogates and U+FFFE/U+FFFF: nothing else can be sent.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class NotAValue(ValueError):
+    """A call's argument holds NaN, which is not a value: it equals nothing, not
+    even itself, so a history holding it could not be checked."""
+
+
+def _check_no_nan(params: tuple[Any, ...]) -> None:
+    """:class:`NotAValue` naming the first argument (1-based) that holds NaN."""
+    for number, param in enumerate(params, start=1):
+        where = _nan_at(param)
+        if where is not None:
+            raise NotAValue(
+                f"argument {number}{where} is NaN, which is not a value: it equals nothing, "
+                "not even itself, so no checker could compare it; send None, a string "
+                "or a finite number")
+
+
+def _nan_at(value: Any) -> str | None:
+    """The subscripts that reach a NaN in ``value`` (``""``: itself), or None."""
+    if isinstance(value, float):
+        return "" if value != value else None  # noqa: PLR0124 - only NaN differs from itself
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    for key, item in items:
+        inner = _nan_at(item)
+        if inner is not None:
+            return f"[{key!r}]{inner}"
+    return None
 
 
 def _check_xml_text(value: Any) -> None:
@@ -65,15 +101,18 @@ def dumps(params: tuple[Any, ...] | xmlrpc.client.Fault, methodname: str | None 
           methodresponse: bool = False) -> str:
     """Like :func:`xmlrpc.client.dumps` (nil allowed), with 64-bit integers.
 
-    A call (``methodname`` given) whose strings hold a character XML cannot
-    carry raises ValueError rather than send a body the node cannot parse.
+    A call (``methodname`` given) with a NaN in its arguments raises
+    :class:`NotAValue`; one whose strings hold a character XML cannot carry
+    raises ValueError rather than send a body the node cannot parse.
     """
     if isinstance(params, xmlrpc.client.Fault):
         methodresponse = True
+    elif methodname is not None:
+        _check_no_nan(params)
+        _check_xml_text(params)
     data = _Marshaller("utf-8", allow_none=True).dumps(params)
     header = "<?xml version='1.0'?>\n"
     if methodname is not None:
-        _check_xml_text(params)
         return (f"{header}<methodCall>\n<methodName>{escape(methodname)}</methodName>\n"
                 f"{data}</methodCall>\n")
     if methodresponse:

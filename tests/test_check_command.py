@@ -221,6 +221,5 @@ def test_the_command_imports_no_pytest_and_no_harness() -> None:
             imported.add("." * node.level + (node.module or ""))
         elif isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
-    ours = {name for name in imported if name.startswith(".")}
-    assert ours <= {".checkers", ".checkers.models", ".durations", ".history", ".report"}
+    # Which of the package's layers it may import, tests/test_layers.py says.
     assert "pytest" not in imported

@@ -1,4 +1,4 @@
-"""The recording client's edges: one deadline per call, 64-bit integers."""
+"""The recording client's edges: one deadline per call, 64-bit integers, no NaN."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_partition import Cluster, Indeterminate
-from pytest_partition.client import rpc_call
-from pytest_partition.wire import dumps
+from pytest_partition import Cluster, History, Indeterminate
+from pytest_partition.client import Client, rpc_call
+from pytest_partition.wire import NotAValue, dumps
 
 
 @pytest.fixture
@@ -69,3 +69,40 @@ def test_integers_beyond_32_bits_round_trip_and_beyond_64_are_refused() -> None:
         with pytest.raises(TypeError, match="cannot be sent over XML-RPC"):
             a.put("huge", 2**64)
         assert a.get("count") == 2**32 - 2
+
+
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [
+        (("k", float("nan")), "argument 2 is NaN"),
+        ((float("nan"),), "argument 1 is NaN"),
+        (("k", [1.5, {"price": float("nan")}]), "argument 2[1]['price'] is NaN"),
+        (("k", 1, (2, float("-nan"))), "argument 3[1] is NaN"),
+    ],
+)
+def test_nan_is_refused_before_anything_is_recorded(args: tuple[object, ...],
+                                                    where: str) -> None:
+    # NaN equals nothing, not even itself: recorded, it would make a checker
+    # call a correct store wrong. Nothing listens on the port: the refusal
+    # comes before any connection, and the history stays empty.
+    history = History()
+    client = Client("n1", _closed_port(), history)
+    with pytest.raises(ValueError, match=r"NaN, which is not a value") as raised:
+        client.call("put", *args)
+    assert where in str(raised.value)
+    assert str(raised.value).startswith("put(")
+    assert len(history) == 0
+    with pytest.raises(NotAValue, match=r"NaN, which is not a value"):
+        rpc_call(_closed_port(), "put", args, 1.0)
+
+
+def test_infinity_and_plain_floats_still_go_out() -> None:
+    # Only NaN is refused: an infinity equals itself.
+    body = dumps(("k", float("inf"), [0.5, -float("inf")]), "put")
+    assert "<double>inf</double>" in body and "<double>0.5</double>" in body
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -270,3 +270,40 @@ def test_the_pairing_message_shown_in_the_docs(
     shown = block.group(1)
     assert result.valid == "unknown" and shown in result.explain()
     assert shown in cap_verdict(History.load("history.edn")).sentence
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        pytest.param("h.jsonl", '{"process": 0, "type": "invoke", "f": "put", "key": "k", '
+                     '"value": NaN}', "field 'value'", id="json"),
+        pytest.param("h.jsonl", '{"process": 0, "type": "invoke", "f": "put", "key": "k", '
+                     '"value": [1, {"p": NaN}]}', "field 'value'[1]['p']", id="json-nested"),
+        pytest.param("h.edn", "{:process 0, :type :invoke, :f :put, :key :k, :value ##NaN}",
+                     "field 'value'", id="edn"),
+        pytest.param("h.edn", "[{:process 0, :type :invoke, :f :put, :key :k, :value 1}\n"
+                     " {:process 0, :type :ok, :f :put, :key ##NaN, :value 1}]",
+                     "field 'key'", id="edn-vector"),
+    ],
+)
+def test_a_nan_is_refused_naming_the_file_line_and_field(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    # NaN equals nothing, not even itself: a checker would call a correct
+    # store wrong. The line is the NaN's own event, after a good one.
+    path = tmp_path / name
+    good = ('{"process": 9, "type": "invoke", "f": "get"}' if name.endswith(".jsonl")
+            else "{:process 9, :type :invoke, :f :get}")
+    path.write_text(good + "\n" + text + "\n" if not text.startswith("[") else text + "\n")
+    line = 2
+    with pytest.raises(HistoryError) as raised:
+        History.load(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}:{line}: NaN in {where}; NaN is not a value"), message
+
+
+def test_infinities_are_values(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"process": 0, "type": "invoke", "f": "put", "value": Infinity}\n'
+                    '{"process": 0, "type": "ok", "f": "put", "value": -Infinity}\n')
+    assert [e.value for e in History.load(path)] == [float("inf"), float("-inf")]

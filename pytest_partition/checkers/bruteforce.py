@@ -14,7 +14,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from itertools import combinations
 from typing import Any
 
-from ..history import History, Operation
+from ..history import History, Operation, refuse_nan
 from .models import ModelLike, resolve_model
 from .realtime import operations_of, precedes
 
@@ -30,6 +30,7 @@ def linearizable_bruteforce(
     happened and as never happened. Unlike the fast checker this raises on a
     model error: it is a test oracle.
     """
+    refuse_nan(ops)
     chosen = resolve_model(model)
     happened = [op for op in operations_of(ops) if op.type != "fail"]
     partition = getattr(chosen, "partition", None)

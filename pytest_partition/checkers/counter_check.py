@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from ..history import History, Operation
+from ..history import History, Operation, refuse_nan
 from .explain import ms, who
-from .models import INCREMENTS, READS
+from .model_base import INCREMENTS, READS
 from .realtime import call_moment, operations_of, return_moment
 
 __all__ = ["CounterResult", "check_counter"]
@@ -99,6 +99,7 @@ def check_counter(
     and ``add`` with a numeric delta (None means 1); reads are ``read``/``get``
     (None reads as ``initial``). ``stale_reads``: see the module doc.
     """
+    refuse_nan(history)
     ops = operations_of(history)
     key = _the_key(ops, key)
     ops = [op for op in ops if op.key == key]

@@ -18,7 +18,8 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from ..history import Operation
-from .models import READS, WRITES, CounterModel, RegisterModel, freeze, thaw
+from .model_base import READS, WRITES, freeze, thaw
+from .models import CounterModel, RegisterModel
 from .realtime import call_moment, precedes, return_moment
 
 __all__ = ["ms", "summarize", "who"]

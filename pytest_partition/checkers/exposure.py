@@ -23,7 +23,7 @@ from typing import Any
 
 from ..history import History
 from .availability_check import partition_windows, window_of
-from .models import READS, freeze
+from .model_base import READS, freeze
 
 __all__ = ["Exposure", "exposure"]
 

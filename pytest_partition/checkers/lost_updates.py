@@ -23,9 +23,9 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..history import History, Operation
+from ..history import History, Operation, refuse_nan
 from .explain import ms, who
-from .models import DELETES, INCREMENTS, READS, WRITES, freeze, thaw
+from .model_base import DELETES, INCREMENTS, READS, WRITES, freeze, thaw
 from .realtime import call_moment, operations_of, return_moment
 
 __all__ = ["LostUpdatesResult", "check_lost_updates"]
@@ -77,6 +77,7 @@ def check_lost_updates(
     *, resolution_ms: float = 2.0,
 ) -> LostUpdatesResult:
     """Check every register-like key's final value on every node (see module doc)."""
+    refuse_nan(history)
     margin = resolution_ms * 1e6
     by_key: dict[Hashable, list[Operation]] = {}
     for op in operations_of(history):

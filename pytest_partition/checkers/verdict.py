@@ -32,13 +32,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..history import History, Operation
+from ..history import PLUMBING, History, Operation, refuse_nan
 from .availability_check import AvailabilityResult, Side, availability
 from .convergence import ConvergenceResult, converged
 from .counter_check import CounterResult, check_counter
 from .linearizability import LinearizabilityResult, linearizable
 from .lost_updates import LostUpdatesResult, check_lost_updates
-from .models import DELETES, INCREMENTS, READS, ModelLike, freeze
+from .model_base import DELETES, INCREMENTS, READS, ModelLike, freeze
 
 __all__ = ["Verdict", "cap_verdict"]
 
@@ -116,8 +116,11 @@ def cap_verdict(
     ``model``: None picks one from the operations (only increments and reads:
     ``"counter"``; deletes, appends or increments among writes: ``"kv"``;
     otherwise ``"register"``). ``time_limit`` bounds the linearizability search.
+    A history holding NaN raises :class:`~pytest_partition.history.HistoryError`
+    (a ValueError) naming the event: NaN is not a value.
     """
     history = history.snapshot()  # one consistent view for every sub-check
+    refuse_nan(history)  # a wrong argument, not a verdict: raised
     try:
         ops = history.operations()
     except Exception as error:  # noqa: BLE001 - a verdict never crashes
@@ -144,7 +147,7 @@ def cap_verdict(
 
 def _pick_model(ops: list[Operation]) -> str:
     fs = {op.f for op in ops}
-    changes = fs - READS - {"ping", "state", "role", "stats"}
+    changes = fs - READS - PLUMBING
     if changes and changes <= INCREMENTS:
         return "counter"
     if changes & (INCREMENTS | DELETES | {"append"}):

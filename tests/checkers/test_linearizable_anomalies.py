@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from pytest_partition.checkers import (
+    KVModel,
     LinearizabilityResult,
     Model,
     ModelError,
+    RegisterModel,
     kv,
     linearizable,
     linearizable_bruteforce,
@@ -184,11 +186,81 @@ def test_counter_and_kv_models() -> None:
     result = check(counter_history, "counter")
     assert "should have returned 6" in result.explanation
     kv_history = ops_history(
-        op(0, "append", "a", at=(0, 1)), op(1, "append", "b", at=(2, 3)),
-        op(2, "get", at=(4, 5), out=["a", "b"]), op(3, "delete", at=(6, 7)),
+        op(0, "append", 1, at=(0, 1)), op(1, "append", 2, at=(2, 3)),
+        op(2, "get", at=(4, 5), out=[1, 2]), op(3, "delete", at=(6, 7)),
         op(4, "incr", 4, at=(8, 9), out=4), op(5, "get", at=(10, 11), out=4),
     )
     check(kv_history, "kv", valid=True)
+
+
+def appends(*rows: tuple[float, float, str, Any, Any]) -> History:
+    """Rows on one key, one process each: (start_ms, end_ms, f, input, output)."""
+    return ops_history(*(op(i, f, value, at=(start, end), out=out)
+                         for i, (start, end, f, value, out) in enumerate(rows)))
+
+
+@pytest.mark.parametrize(("rows", "valid"), [
+    # A string onto a missing key starts a string; strings concatenate (Redis' APPEND).
+    ([(0, 1, "append", "a", None), (2, 3, "append", "bc", None), (4, 5, "get", None, "abc")],
+     True),
+    ([(0, 1, "append", "a", None), (2, 3, "append", "b", None), (4, 5, "get", None, ["a", "b"])],
+     False),
+    ([(0, 1, "put", "x", None), (2, 3, "append", "y", None), (4, 5, "get", None, "xy")], True),
+    # Concurrent appends: either order, but one order for every reader.
+    ([(0, 3, "append", "a", None), (0, 3, "append", "b", None), (4, 5, "get", None, "ba")],
+     True),
+    ([(0, 3, "append", "a", None), (0, 3, "append", "b", None), (4, 5, "get", None, "ba"),
+      (4, 5, "get", None, "ab")], False),
+    # A read between two appends sees the first only, then the string grows.
+    ([(0, 1, "append", "a", None), (2, 7, "append", "b", None), (3, 4, "get", None, "a"),
+      (5, 6, "get", None, "ab")], True),
+    ([(0, 1, "append", "a", None), (2, 3, "append", "b", None), (4, 5, "get", None, "a")],
+     False),
+    # A non-string onto a missing key starts a list; onto a list, one more element.
+    ([(0, 1, "append", 1, None), (2, 3, "append", [2], None), (4, 5, "get", None, [1, [2]])],
+     True),
+    ([(0, 1, "put", ["a"], None), (2, 3, "append", "b", None), (4, 5, "get", None, ["a", "b"])],
+     True),
+    # A delete makes the key missing again: the next string append starts afresh.
+    ([(0, 1, "append", "a", None), (2, 3, "delete", None, None), (4, 5, "append", "b", None),
+      (6, 7, "get", None, "b")], True),
+    # Onto a string, a number cannot be appended; onto a number, nothing can.
+    ([(0, 1, "put", "a", None), (2, 3, "append", 5, None)], False),
+    ([(0, 1, "put", 5, None), (2, 3, "append", "a", None)], False),
+    ([(0, 1, "put", {"a": 1}, None), (2, 3, "append", "b", None)], False),
+])
+def test_kv_append(rows: list[tuple[float, float, str, Any, Any]], valid: bool) -> None:
+    check(appends(*rows), "kv", valid=valid)
+
+
+def test_kv_append_of_unknown_outcome_may_or_may_not_have_happened() -> None:
+    history = ops_history(
+        op(0, "append", "a", at=(0, 1)),
+        op(1, "append", "b", at=(2, None)),
+        op(2, "append", "c", at=(3, 4)),
+        op(3, "get", at=(5, 6), out="ac"),
+        op(4, "append", "d", at=(7, 8)),
+        op(5, "get", at=(9, 10), out="acd"),
+    )
+    check(history, "kv", valid=True)
+    history = ops_history(
+        op(0, "append", "a", at=(0, 1)),
+        op(1, "append", "b", at=(2, 3), type="info"),
+        op(2, "get", at=(4, 5), out="ab"),
+        op(3, "get", at=(6, 7), out="a"),  # the string never shrinks
+    )
+    result = check(history, "kv")
+    assert "'a'" in result.explanation
+
+
+def test_kv_reads_like_porcupine_when_a_missing_key_is_the_empty_string() -> None:
+    history = ops_history(
+        op(0, "get", at=(0, 1), out=""),
+        op(1, "append", "x 1 0 y", at=(2, 3)),
+        op(2, "get", at=(4, 5), out="x 1 0 y"),
+    )
+    check(history, KVModel(initial=""), valid=True)
+    check(history, "kv", valid=False)  # by default a key never written reads None
 
 
 def test_jepsen_independent_tuples_split_per_key() -> None:
@@ -260,6 +332,22 @@ def test_small_illegal_key_is_found_while_a_big_one_is_slow() -> None:
     assert time.monotonic() - started < 2
 
 
+def test_big_illegal_key_is_found_while_a_small_one_is_slow() -> None:
+    # Keys are interleaved a slice at a time, not checked smallest first to
+    # the end: a key of 400 operations that is illegal at once decides the
+    # check while a key of 25 could take minutes.
+    rows = pathological(24, key="slow")
+    rows += [op(100 + i, "write", i, at=(2 * i, 2 * i + 1), key="big") for i in range(200)]
+    rows += [op(300 + i, "read", at=(2 * i + 1.2, 2 * i + 1.8), key="big", out=i)
+             for i in range(200)]
+    rows[-200]["out"] = 7  # the first read of "big" returns a value written only later
+    started = time.monotonic()
+    result = linearizable(ops_history(*rows), "kv", time_limit=20)
+    assert result.valid is False and result.key == "big", result.explain()
+    assert "written only later" in result.explanation
+    assert time.monotonic() - started < 2
+
+
 def test_any_object_with_init_and_step_is_a_model() -> None:
     class Toggle:
         """A light switch: "flip" toggles, "look" must see the current position."""
@@ -279,3 +367,29 @@ def test_any_object_with_init_and_step_is_a_model() -> None:
     assert result.explanation.startswith("look of 'x' (process 2 on n1, ok at 5.0 ms) cannot "
                                          "be placed: after the longest legal order found (2 "
                                          "operations) the state was True")
+
+
+def test_a_subclass_that_changes_step_is_searched_with_its_own_step() -> None:
+    # The built-in models prepare each operation once for the search; a
+    # subclass that overrides step (or adds operations through step_other)
+    # must still be the one that decides.
+    class ForgetfulRegister(RegisterModel):
+        """Every write is lost: reads always see None."""
+
+        def step(self, state: Any, op: Operation) -> tuple[bool, Any]:
+            if op.f == "write":
+                return True, None
+            return super().step(state, op)
+
+    class KVWithDouble(KVModel):
+        def step_other(self, state: Any, op: Operation) -> tuple[bool, Any]:
+            if op.f == "double":
+                return True, state * 2
+            return super().step_other(state, op)
+
+    lost = ops_history(op(0, "write", 1, at=(0, 1)), op(1, "read", at=(2, 3), out=None))
+    check(lost, ForgetfulRegister(), valid=True)
+    check(lost, "register", valid=False)
+    doubled = ops_history(op(0, "put", 3, at=(0, 1)), op(1, "double", at=(2, 3)),
+                          op(2, "incr", 1, at=(4, 5), out=7), op(3, "get", at=(6, 7), out=7))
+    check(doubled, KVWithDouble(), valid=True)

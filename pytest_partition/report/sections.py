@@ -82,11 +82,11 @@ def replay_command(nodeid: str, seed: int, schedule: Path | None = None) -> str:
 
 def replay_text(nodeid: str, seed: int, schedule: Path | None = None) -> str:
     """The replay command, and what it can and cannot repeat."""
-    fixed = "the fault schedule and each worker's operations"
-    if schedule is not None:
-        fixed = "each worker's operations, and the replay applies the recorded faults exactly"
+    fixed = ("The seed fixes each worker's operations and the replay the faults"
+             if schedule is not None else
+             "The seed fixes the fault schedule and each worker's operations")
     return "\n".join([
         replay_command(nodeid, seed, schedule),
-        f"The seed fixes {fixed}; it cannot fix thread timing, so a timing bug may need",
-        "several runs: with pytest-repeat installed, add --count=20 to run it 20 times.",
+        f"{fixed}; neither can fix thread timing, so a timing bug may need several runs:",
+        "with pytest-repeat installed, add --count=20 to run the test 20 times.",
     ])

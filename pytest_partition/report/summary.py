@@ -19,6 +19,8 @@ __all__ = ["summary_lines", "summary_row"]
 def _faults_column(analysis: Analysis, spec: str | None, nemesis: str | None) -> str:
     """What faults the test really applied: a run's or the marker's nemesis,
     else the faults in its history; a marker's spec never applied says so."""
+    if nemesis and analysis.run is not None:
+        return nemesis
     if analysis.run is not None and analysis.run.nemesis:
         return analysis.run.nemesis
     applied = faults_in_words(analysis.history)

@@ -51,32 +51,29 @@ def main() -> None:
     parser.add_argument("--only", help="one planted bug, or 'correct'")
     args = parser.parse_args()
     rows = []
-    for mode, bug, workloads in BUGS:
-        if args.only and args.only != bug:
-            continue
-        for workload in workloads:
-            caught, seconds = 0, []
-            for number in range(args.runs):
-                failed, why, took = one_run(mode, bug, workload, seed=7000 + number)
-                caught += failed
-                seconds.append(took)
-                print(f"  {bug} {workload} run {number}: {'caught' if failed else 'MISSED'} "
+
+    def rate(mode: str, bug: str | None, workload: str, runs: int, first_seed: int) -> None:
+        """Run ``runs`` default runs; add a row: how many failed, the slowest run."""
+        failed_runs, seconds = 0, []
+        for number in range(runs):
+            failed, why, took = one_run(mode, bug, workload, seed=first_seed + number)
+            failed_runs += failed
+            seconds.append(took)
+            if bug is not None or failed:
+                outcome = ("caught" if failed else "MISSED") if bug else "FALSE ALARM"
+                print(f"  {bug or 'correct ' + mode} {workload} run {number}: {outcome} "
                       f"({took:.1f} s) {why}", flush=True)
-            rows.append((bug, workload, f"{caught}/{args.runs}", max(seconds)))
+        label = bug or f"correct {mode} (false alarms)"
+        rows.append((label, workload, f"{failed_runs}/{runs}", max(seconds)))
+
+    for mode, bug, workloads in BUGS:
+        if not args.only or args.only == bug:
+            for workload in workloads:
+                rate(mode, bug, workload, args.runs, 7000)
     for mode, workloads in CORRECT:
-        if args.only and args.only != "correct":
-            continue
-        for workload in workloads:
-            alarms, seconds = 0, []
-            for number in range(args.correct_runs):
-                failed, why, took = one_run(mode, None, workload, seed=8000 + number)
-                alarms += failed
-                seconds.append(took)
-                if failed:
-                    print(f"  correct {mode} {workload} run {number}: FALSE ALARM: {why}",
-                          flush=True)
-            rows.append((f"correct {mode} (false alarms)", workload,
-                         f"{alarms}/{args.correct_runs}", max(seconds)))
+        if not args.only or args.only == "correct":
+            for workload in workloads:
+                rate(mode, None, workload, args.correct_runs, 8000)
     print()
     print(f"{'planted bug':30} {'workload':9} {'caught':>7}  slowest run")
     for bug, workload, rate, slowest in rows:

@@ -41,7 +41,7 @@ from .settings import CLUSTER_MARKER_ARGS, MarkerError, Settings, cluster_kwargs
 from .shrinking import crash_of, is_child, shrink_test
 
 __all__ = ["SUMMARY_PROPERTY", "XFAIL_PROPERTY", "TestClusters", "expected_failure",
-           "remembered_key"]
+           "remembered_key", "terminal_writer"]
 
 #: user_properties names of the summary row and of an expected failure's report.
 SUMMARY_PROPERTY = "partition_summary"
@@ -199,7 +199,8 @@ class TestClusters:
         cluster = self.started[0]
         hint, hint_run = self._hint(cluster)
         began = time.monotonic()
-        write = self._progress or _terminal_writer(self.item.config)
+        write = (self._progress or terminal_writer(self.item.config, "partition: ")
+                 or (lambda line: None))
         write(f"shrinking the {len(schedule)} fault(s) of {self.item.nodeid} (budget "
               f"{self.settings.shrink_budget:g} s, {self.settings.shrink_tries} tries each)")
         smallest, attempts = shrink_test(
@@ -256,11 +257,14 @@ class TestClusters:
 
     # -- when the test ends --------------------------------------------------------------
 
+    def _stop_nemeses(self) -> None:
+        for cluster in self.started:
+            for nemesis in cluster.nemeses:
+                nemesis.stop()
+
     def _stop_all(self) -> None:
         try:
-            for cluster in self.started:
-                for nemesis in cluster.nemeses:
-                    nemesis.stop()
+            self._stop_nemeses()
         finally:
             for cluster in reversed(self.started):
                 cluster.stop()
@@ -268,9 +272,7 @@ class TestClusters:
     def close(self) -> None:
         """Stop the nemesis and every cluster, then report and keep or drop artifacts."""
         try:
-            for cluster in self.started:
-                for nemesis in cluster.nemeses:
-                    nemesis.stop()
+            self._stop_nemeses()
         finally:
             if self.failed_start:  # keep every log of a cluster that could not start
                 for cluster in self.started:
@@ -338,18 +340,20 @@ class TestClusters:
         return words
 
 
-def _terminal_writer(config: pytest.Config) -> Callable[[str], None]:
-    """Progress lines for the terminal, past the output capture."""
+def terminal_writer(config: pytest.Config, prefix: str) -> Callable[[str], None] | None:
+    """Lines for the terminal, past the output capture (as live logging does), on a
+    line of their own (pytest writes the test id again before the outcome); None
+    without a terminal."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return None
 
     def write(line: str) -> None:
-        if reporter is None:
-            return
         if capture is not None:
             with capture.global_and_fixture_disabled():
-                reporter.write_line(f"    partition: {line}")
+                reporter.write_line(f"    {prefix}{line}")
         else:
-            reporter.write_line(f"    partition: {line}")
+            reporter.write_line(f"    {prefix}{line}")
 
     return write

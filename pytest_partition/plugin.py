@@ -22,7 +22,7 @@ import pytest
 
 from . import hookspecs
 from .cluster import Cluster
-from .lifecycle import SUMMARY_PROPERTY, XFAIL_PROPERTY, TestClusters
+from .lifecycle import SUMMARY_PROPERTY, XFAIL_PROPERTY, TestClusters, terminal_writer
 from .markers import MARKERS, checked_markers, read_markers, uses_cluster
 from .report import summary_lines
 from .schedule import Schedule, ScheduleError
@@ -216,21 +216,9 @@ def pytest_runtest_makereport(
 
 def _progress_writer(config: pytest.Config, nodeid: str) -> Callable[[str], None] | None:
     """Where a run's progress lines go: the terminal, with -v, outside xdist workers."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capture = config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or config.getoption("verbose") < 1 or hasattr(config, "workerinput"):
+    if config.getoption("verbose") < 1 or hasattr(config, "workerinput"):
         return None
-
-    def write(line: str) -> None:
-        # Past the output capture (as live logging does), on a line of its
-        # own: pytest writes the test id again before the outcome.
-        if capture is not None:
-            with capture.global_and_fixture_disabled():
-                reporter.write_line(f"    partition {nodeid}: {line}")
-        else:
-            reporter.write_line(f"    partition {nodeid}: {line}")
-
-    return write
+    return terminal_writer(config, f"partition {nodeid}: ")
 
 
 class _Summary:

@@ -59,28 +59,30 @@ def parse_mode(text: str) -> str:
     return value
 
 
-def parse_count(text: str) -> int:
-    """A node count >= 1."""
-    try:
-        count = int(str(text).strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a node count (an integer >= 1)") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"node count {count} must be >= 1")
-    return count
 
 
-def parse_count_upto_1000(text: str) -> int:
-    """A count from 1 to 1000."""
+def _whole_number(text: str, what: str, low: int, high: int | None) -> int:
+    """``text`` as an integer from ``low`` to ``high``, or an error naming ``what``."""
+    accepted = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
     try:
-        count = int(str(text).strip())
+        number = int(str(text).strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of runs; accepted: an integer from 1 to 1000") from None
-    if not 1 <= count <= 1000:
-        raise argparse.ArgumentTypeError(f"{count} is out of range; accepted: an integer from "
-                                         "1 to 1000")
-    return count
+            f"{text!r} is not a {what}; accepted: {accepted}") from None
+    if number < low or (high is not None and number > high):
+        raise argparse.ArgumentTypeError(f"{what} {number} is out of range; accepted: "
+                                         f"{accepted}")
+    return number
+
+
+def parse_count(text: str) -> int:
+    """A node count >= 1."""
+    return _whole_number(text, "node count", 1, None)
+
+
+def parse_runs(text: str) -> int:
+    """How many runs' artifacts to keep: 1 to 1000."""
+    return _whole_number(text, "number of runs", 1, 1000)
 
 
 def parse_seconds(text: str) -> float:
@@ -126,16 +128,8 @@ def parse_bool(text: str) -> bool:
 
 
 def parse_tries(text: str) -> int:
-    """How many tries a shrink candidate must fail: an integer from 1 to 20."""
-    try:
-        tries = int(str(text).strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of tries; accepted: an integer from 1 to 20") from None
-    if not 1 <= tries <= 20:
-        raise argparse.ArgumentTypeError(f"{tries} tries is out of range; accepted: an integer "
-                                         "from 1 to 20")
-    return tries
+    """How many tries a shrink candidate must fail: 1 to 20."""
+    return _whole_number(text, "number of tries", 1, 20)
 
 
 def parse_method(text: str) -> str:
@@ -189,7 +183,7 @@ OPTIONS: tuple[Option, ...] = (
            "result.json (default: .partition/artifacts/run-* under the rootdir, one "
            "folder per pytest run)", parse_path, None),
     Option("keep-runs", "how many runs' artifacts to keep in .partition/artifacts (1-1000; "
-           "default 5; older run folders are removed)", parse_count_upto_1000, 5),
+           "default 5; older run folders are removed)", parse_runs, 5),
     Option("keep-artifacts", "keep the artifacts of passing tests too (default: only failed)",
            parse_bool, False, flag_only=True),
     Option("replay", "apply exactly the faults of this schedule.json (or of the artifacts "

@@ -61,7 +61,7 @@ def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) ->
         (["--partition-seed=abc"], "*--partition-seed: 'abc' is not a seed*'last'*"),
         (["--partition-seed=-3"], "*seed -3 is negative*"),
         (["--partition-mode=ca"], "*--partition-mode: 'ca' is not a mode; choose cp or ap*"),
-        (["--partition-nodes=0"], "*node count 0 must be >= 1*"),
+        (["--partition-nodes=0"], "*node count 0 is out of range; accepted: an integer >= 1*"),
         (["--partition-start-timeout=soon"], "*'soon' is not a number of seconds*"),
         (["--partition-client-timeout=inf"],
          ("*--partition-client-timeout: 'inf' is not finite; accepted: a number of seconds > 0 "

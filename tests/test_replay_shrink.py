@@ -167,7 +167,8 @@ def test_options_are_checked(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest_subprocess("--partition-shrink-tries=0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*0 tries is out of range; accepted: an integer from 1 to 20*"])
+    result.stderr.fnmatch_lines(
+        ["*number of tries 0 is out of range; accepted: an integer from 1 to 20*"])
     result = pytester.runpytest_subprocess("--partition-shrink-budget=inf")
     result.stderr.fnmatch_lines(["*'inf' is not finite*"])
     assert sys.version_info >= (3, 10)

@@ -155,10 +155,7 @@ class RunResult:
         __tracebackhide__ = True
         result = self.check_linearizable()
         if result.valid is True:
-            if self.exposure.cp_untested:
-                warnings.warn(UntestedWarning(
-                    f"assert_cp() passed, but {self.exposure.cp_untested} ({self._run_words()})"),
-                    stacklevel=2)
+            self._warn_untested("assert_cp()", self.exposure.cp_untested)
             return
         head = ("CP could not be decided: " + result.explain() if result.valid == "unknown"
                 else "not CP: " + result.explain())
@@ -177,10 +174,7 @@ class RunResult:
         __tracebackhide__ = True
         verdict = self.verdict
         if verdict.valid_ap is True:
-            if self.exposure.ap_untested:
-                warnings.warn(UntestedWarning(
-                    f"assert_ap() passed, but {self.exposure.ap_untested} ({self._run_words()})"),
-                    stacklevel=2)
+            self._warn_untested("assert_ap()", self.exposure.ap_untested)
             return
         if verdict.valid_ap == "unknown":
             reason = self.exposure.ap_untested or "no side of a partition got a request"
@@ -195,6 +189,12 @@ class RunResult:
         head = "not AP: " + "\n".join(_ap_failures(verdict))
         self.raised = self._report(f"{head}\nverdict: {verdict.sentence}", ())
         raise AssertionError(self.raised)
+
+    def _warn_untested(self, check: str, reason: str | None) -> None:
+        """Warn, at the test's call of ``check``, that its pass proves little."""
+        if reason:
+            warnings.warn(UntestedWarning(f"{check} passed, but {reason} "
+                                          f"({self._run_words()})"), stacklevel=3)
 
     def _run_words(self) -> str:
         return (f"workload {self.workload}, nemesis {self.nemesis or 'none'}, seed {self.seed}")

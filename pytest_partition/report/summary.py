@@ -44,10 +44,11 @@ def summary_row(nodeid: str, analysis: Analysis, *, spec: str | None,
 
 HEADER = ("test", "faults", "ok/fail/info", "availability per side", "verdict")
 _GAP = "  "
-#: Where each column's cells may wrap, in order of preference (the separator
-#: ends the line). A side and its share (``{n3} 100%``) never part.
+#: Where each column's cells may wrap (the separator ends the line). A side's
+#: last name and its share (``hangzhou} 100%``) never part.
 _BREAKS: tuple[tuple[str, ...], ...] = (
-    ("::", "/", "[", "-"), (", ", "; ", " "), (), (" | ",), (" ",))
+    ("::", "/", "[", "-", "|", ",", "_"), (", ", "; ", " ", "|", ","), (), (" | ", ","),
+    (" ",))
 
 
 def _tokens(text: str, breaks: Sequence[str]) -> list[str]:

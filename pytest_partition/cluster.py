@@ -187,7 +187,10 @@ class Cluster:
 
     def _start(self) -> None:
         if self._workdir_arg is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="partition-"))
+            remove_stale_workdirs(Path(tempfile.gettempdir()))
+            self.workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+            (self.workdir / OWNER_FILE).write_text(_process_identity(os.getpid()) or "",
+                                                   encoding="ascii")
             self._own_workdir = True
         else:
             self.workdir = self._workdir_arg
@@ -709,6 +712,43 @@ def _describe_divergence(states: Mapping[str, Any], timeout: float) -> str:
     else:
         lines.extend(f"  {name}: {state!r}" for name, state in maps.items())
     return "\n".join(lines)
+
+
+#: Work dirs of clusters made without one: ``partition-XXXX`` in the temp dir,
+#: each holding the identity of the process that owns it.
+WORKDIR_PREFIX = "partition-"
+OWNER_FILE = ".owner"
+
+
+def _process_identity(pid: int) -> str | None:
+    """``pid`` and its start time (pids are reused), or None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"  # field 22: start time
+
+
+def remove_stale_workdirs(tempdir: Path) -> list[Path]:
+    """Remove the work dirs left by clusters whose process died without stopping
+    them (a script killed with SIGKILL), as pytest rotates its basetemp; return them.
+
+    A dir counts as stale only when its owner file names a process that is gone
+    (or another process now has its pid): dirs of running scripts, and dirs
+    without an owner file, are left alone.
+    """
+    removed = []
+    for folder in tempdir.glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            owner = (folder / OWNER_FILE).read_text(encoding="ascii").strip()
+        except OSError:
+            continue
+        pid = owner.split()[0] if owner else ""
+        if not pid.isdigit() or _process_identity(int(pid)) == owner:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 _WARNED_DEAF: set[str] = set()

@@ -7,7 +7,12 @@ proxy process to a file, and then ends in one of the ways a run can end.
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from tests_support import TOY_NODE, alive
@@ -60,3 +65,27 @@ def test_no_node_outlives_pytest(pytester: pytest.Pytester, ending: str, outcome
     # Teardown stops everything before pytest exits; after a kill, nodes see
     # their stdin close and the proxy kills what cannot (the paused node).
     eventually(all_gone, timeout=0.5 if outcome in ("passed", "failed", "interrupted") else 5.0)
+
+
+def test_a_killed_scripts_workdir_is_removed_at_the_next_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_partition import Cluster
+    from pytest_partition.cluster import OWNER_FILE, _process_identity
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    script = ("import os\nfrom pytest_partition import Cluster\n"
+              "c = Cluster(2, mode='ap')\nc.start()\nprint(c.workdir, flush=True)\n"
+              "os.kill(os.getpid(), 9)\n")
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=60)
+    stale = Path(killed.stdout.strip())
+    assert stale.parent == tmp_path and (stale / OWNER_FILE).exists()
+    alive_dir = tmp_path / "partition-alive"  # a script still running: ours
+    alive_dir.mkdir()
+    (alive_dir / OWNER_FILE).write_text(_process_identity(os.getpid()) or "")
+    unowned = tmp_path / "partition-unowned"  # not made by a Cluster: not ours to judge
+    unowned.mkdir()
+    with Cluster(2, mode="ap") as cluster:
+        assert cluster.workdir.parent == tmp_path
+    assert not stale.exists(), "the killed script's work dir is gone"
+    assert alive_dir.exists() and unowned.exists(), "others' dirs stay"

@@ -43,6 +43,7 @@ from .node import (
     node_names,
 )
 from .topology import Link, Partition, all_links, parse_links, parse_spec, validate_spec
+from .zygote import shared_zygote
 
 if TYPE_CHECKING:
     from .nemesis import Nemesis
@@ -166,6 +167,8 @@ class Cluster:
         else:
             self.workdir = self._workdir_arg
             self.workdir.mkdir(parents=True, exist_ok=True)
+        if self._forks():
+            shared_zygote()  # (the first one imports the store while the proxy starts)
         self._network = Network(seed=self.seed, log_path=self.workdir / "proxy.log")
         # Every link listens before any node port is picked: a port handed out
         # then cannot be one of the proxy's own, so no link can end up
@@ -254,9 +257,13 @@ class Cluster:
         }
         return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.command]
 
+    def _forks(self) -> bool:
+        """Reference-store nodes are forked from a zygote; users' commands run as they are."""
+        return self.command == default_command(self.mode, self.bug)
+
     def _spawn(self, node: Node) -> None:
         env = self._env(node)
-        self.network.watch(node.spawn(self._argv(node, env), env))
+        self.network.watch(node.spawn(self._argv(node, env), env, fork=self._forks()))
 
     def _wait_ready(self, nodes: list[Node]) -> None:
         pending = {node.name: node for node in nodes}

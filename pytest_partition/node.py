@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .errors import NodeStartError
 from .topology import NAMED_SPECS
+from .zygote import ForkedProcess, ZygoteUnavailable, shared_zygote
 
 __all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem", "default_command",
            "env_problem", "free_port", "method_problem", "node_names", "planted_bugs"]
@@ -34,12 +35,20 @@ _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _ADDRESS_IN_USE = ("Address already in use", "EADDRINUSE", "Errno 98")
 
 
+_STORE = [sys.executable, "-m", "pytest_partition.store"]
+
+
 def default_command(mode: str, bug: str | None = None) -> list[str]:
     """The command that runs the reference store in ``mode`` (with a planted bug)."""
-    command = [sys.executable, "-m", "pytest_partition.store", "--mode", mode]
+    command = [*_STORE, "--mode", mode]
     if bug:
         command += ["--bug", bug]
     return command
+
+
+def store_arguments(argv: Sequence[str]) -> list[str] | None:
+    """The store's own arguments if ``argv`` runs the reference store here, else None."""
+    return list(argv[len(_STORE):]) if list(argv[:len(_STORE)]) == _STORE else None
 
 
 #: The reference store's modes.
@@ -153,7 +162,7 @@ class Node:
         self.port = port
         self.log_path = log_path
         self.data_dir = data_dir
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | ForkedProcess | None = None
         self.paused = False
         self.starts = 0
 
@@ -197,23 +206,42 @@ class Node:
 
     # -- life ----------------------------------------------------------------------
 
-    def spawn(self, argv: Sequence[str], env: Mapping[str, str]) -> int:
-        """Start the process (its output appended to the log); return its pid."""
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str], *, fork: bool = False) -> int:
+        """Start the process (its output appended to the log); return its pid.
+
+        With ``fork``, a reference-store node is forked from the shared zygote
+        (:mod:`.zygote`) when it can be: the same process as a subprocess
+        would be, without an interpreter start-up and the store's import.
+        """
         self.starts += 1
         with open(self.log_path, "ab") as log:
             log.write(f"--- pytest-partition: start #{self.starts} of {self.name} on port "
                       f"{self.port}: {shlex.join(argv)}\n".encode())
             log.flush()
-            try:
-                self.process = subprocess.Popen(
-                    list(argv), stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                    env=dict(env), start_new_session=True)
-            except OSError as error:
-                raise NodeStartError(self.name, f"cannot run {shlex.join(argv)}: "
-                                                f"{error.strerror or error}",
-                                     exit_code=None, log_tail=self.log_tail()) from error
+            self.process = self._fork(argv, env, log.fileno()) if fork else None
+            if self.process is None:
+                try:
+                    self.process = subprocess.Popen(
+                        list(argv), stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                        env=dict(env), start_new_session=True)
+                except OSError as error:
+                    raise NodeStartError(self.name, f"cannot run {shlex.join(argv)}: "
+                                                    f"{error.strerror or error}",
+                                         exit_code=None, log_tail=self.log_tail()) from error
         self.paused = False
         return self.process.pid
+
+    def _fork(self, argv: Sequence[str], env: Mapping[str, str],
+              log: int) -> ForkedProcess | None:
+        """Fork the node from the zygote; None when it must start as a subprocess."""
+        args = store_arguments(argv)
+        zygote = shared_zygote() if args is not None else None
+        if zygote is None or args is None or not zygote.accepts(env):
+            return None
+        try:
+            return zygote.spawn(args, env, log=log, cwd=os.getcwd(), log_path=self.log_path)
+        except ZygoteUnavailable:
+            return None  # (the zygote has said why, once, in the log)
 
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the node's whole process group."""

@@ -646,3 +646,17 @@ def test_a_taken_port_is_retried_even_when_its_owner_answers_ping(
     finally:
         foreign.shutdown()
         foreign.server_close()
+
+
+# -- the reference store's start -------------------------------------------------------------
+
+
+def test_a_fresh_cp_cluster_elects_its_first_node_without_waiting_a_timeout(
+        tmp_path: Path) -> None:
+    # With ordinary election timeouts (300 to 600 ms) any node may win, after
+    # a wait; a fresh cluster's first node campaigns at once instead.
+    with Cluster(["C", "A", "B"], mode="cp", workdir=tmp_path) as cluster:
+        role = cluster.call("A", "role")
+        assert (role["role"], role["term"]) == ("leader", 1)
+        for name in ("B", "C"):
+            assert "candidate" not in cluster.nodes[name].log_path.read_text(), name

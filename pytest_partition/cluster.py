@@ -305,7 +305,8 @@ class Cluster:
 
         retrying = Retrying(
             stop=stop_after_delay(self.start_timeout),
-            wait=wait_exponential(multiplier=0.005, min=0.005, max=0.05),
+            # A forked node answers within milliseconds: look often at first.
+            wait=wait_exponential(multiplier=0.002, exp_base=1.5, min=0.002, max=0.05),
             retry=retry_if_result(bool),
         )
         try:

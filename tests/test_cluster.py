@@ -33,6 +33,7 @@ from pytest_partition import (
 )
 from pytest_partition import client as client_module
 from pytest_partition import cluster as cluster_module
+from pytest_partition import node as node_module
 from pytest_partition.network import CLIENT
 from pytest_partition.node import Node
 
@@ -624,6 +625,19 @@ def test_owns_port_tells_our_node_from_another_program(abc: Cluster) -> None:
         impostor = Node("A", foreign.getsockname()[1], node.log_path, node.data_dir)
         impostor.process = node.process
         assert impostor.owns_port() is False
+
+
+def test_the_listening_socket_is_found_alike_by_netlink_and_proc(
+        abc: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    node = abc.nodes["A"]
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        found = node_module._listening_inode(node.port)
+        other_found = node_module._listening_inode(other.getsockname()[1])
+        assert found is not None and other_found is not None and found != other_found
+        monkeypatch.setattr(node_module, "_netlink_listeners", lambda: None)  # (not Linux)
+        assert node_module._listening_inode(node.port) == found
+        assert node_module._listening_inode(other.getsockname()[1]) == other_found
+    assert node.owns_port() is True
 
 
 def test_a_taken_port_is_retried_even_when_its_owner_answers_ping(

@@ -14,8 +14,9 @@ library works without pytest too::
 
 from __future__ import annotations
 
-from .client import Client
-from .cluster import Cluster, Node, NotConverged
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import (
     FAULT_INDETERMINATE,
     FAULT_INVALID,
@@ -27,11 +28,40 @@ from .errors import (
     SpecError,
     Unavailable,
 )
-from .history import Event, History, HistoryError, Operation
-from .nemesis import Cut, Kill, Latency, Nemesis, Pause
-from .topology import Partition, parse_spec
-from .waiting import eventually
-from .workload import RunResult
+
+if TYPE_CHECKING:
+    from .client import Client
+    from .cluster import Cluster, Node, NotConverged
+    from .history import Event, History, HistoryError, Operation
+    from .nemesis import Cut, Kill, Latency, Nemesis, Pause
+    from .topology import Partition, parse_spec
+    from .waiting import eventually
+    from .workload import RunResult
+
+# Imported on first use: the processes the plugin starts (the proxy, the
+# store's zygote and nodes) import a submodule or two, and must not pay for
+# the whole library (tenacity, the checkers, the workloads) at every start.
+_LAZY = {
+    "Client": "client", "Cluster": "cluster", "Node": "cluster", "NotConverged": "cluster",
+    "Event": "history", "History": "history", "HistoryError": "history",
+    "Operation": "history", "Cut": "nemesis", "Kill": "nemesis", "Latency": "nemesis",
+    "Nemesis": "nemesis", "Pause": "nemesis", "Partition": "topology",
+    "parse_spec": "topology", "eventually": "waiting", "RunResult": "workload",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "FAULT_INDETERMINATE",

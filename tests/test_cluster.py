@@ -33,6 +33,7 @@ from pytest_partition import (
 )
 from pytest_partition import client as client_module
 from pytest_partition import cluster as cluster_module
+from pytest_partition import network as network_module
 from pytest_partition import node as node_module
 from pytest_partition.network import CLIENT
 from pytest_partition.node import Node
@@ -608,6 +609,33 @@ def test_a_cluster_runs_once(toy_command: list[str]) -> None:
         pass
     with pytest.raises(ClusterError, match="runs once"):
         cluster.start()
+
+
+def test_a_cluster_takes_the_proxy_started_ahead_for_it(toy_command: list[str],
+                                                       tmp_path: Path) -> None:
+    with Cluster(1, command=toy_command, workdir=tmp_path / "first"):
+        spare = network_module._spare
+        assert spare is not None and spare.poll() is None
+    with Cluster(1, command=toy_command, workdir=tmp_path / "second") as second:
+        proxy = second.network._proc
+        assert proxy is spare
+        # It writes to this cluster's log, and another is started for the next.
+        assert os.readlink(f"/proc/{proxy.pid}/fd/2") == str(tmp_path / "second" / "proxy.log")
+        assert network_module._spare not in (None, spare)
+        assert second.client("n1").call("ping") == "pong"
+    assert proxy.poll() == 0
+
+
+def test_a_dead_spare_proxy_is_replaced_by_a_fresh_one(toy_command: list[str],
+                                                       tmp_path: Path) -> None:
+    with Cluster(1, command=toy_command, workdir=tmp_path / "first"):
+        spare = network_module._spare
+        assert spare is not None
+    spare.kill()
+    spare.wait()
+    with Cluster(1, command=toy_command, workdir=tmp_path / "second") as second:
+        assert second.network._proc is not spare
+        assert second.client("n1").call("ping") == "pong"
 
 
 def test_node_processes_ignore_the_terminal(abc: Cluster) -> None:

@@ -19,11 +19,13 @@ pytest_plugins = ["pytester"]
 INNER = """
 import json, os, signal, sys
 import pytest
+from pytest_partition import network
 from pytest_partition.zygote import shared_zygote
 
 @pytest.mark.cluster(nodes=3, NODES)
 def test_inner(cluster):
     pids = [n.pid for n in cluster.nodes.values()] + [cluster.network._proc.pid]
+    pids.append(network._spare.pid)  # the proxy started ahead for the next cluster
     if NODES_ARE_FORKED:
         pids.append(shared_zygote().pid)
     with open("pids.json", "w") as f:
@@ -63,7 +65,7 @@ def test_no_node_outlives_pytest(pytester: pytest.Pytester, ending: str, outcome
                     "terminated": -signal.SIGTERM, "killed": -signal.SIGKILL}[outcome]
     assert result.ret == expected_ret, result.stdout.str()
     pids = json.loads((pytester.path / "pids.json").read_text())
-    assert len(pids) == (5 if forked else 4)
+    assert len(pids) == (6 if forked else 5)
 
     def all_gone() -> None:
         assert [pid for pid in pids if alive(pid)] == []

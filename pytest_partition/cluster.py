@@ -460,7 +460,8 @@ class Cluster:
         timeout = check_seconds(timeout, "wait_leader timeout")
         retrying = Retrying(
             stop=stop_after_delay(timeout),
-            wait=wait_exponential(multiplier=0.01, min=0.01, max=0.1),
+            # A fresh reference cluster elects within tens of milliseconds.
+            wait=wait_exponential(multiplier=0.004, exp_base=1.5, min=0.004, max=0.1),
             retry=retry_if_result(lambda leader: leader is None),
         )
         try:

@@ -693,12 +693,12 @@ def test_a_taken_port_is_retried_even_when_its_owner_answers_ping(
 # -- the reference store's start -------------------------------------------------------------
 
 
-def test_a_fresh_cp_cluster_elects_its_first_node_without_waiting_a_timeout(
+def test_a_fresh_cp_cluster_elects_its_last_node_without_waiting_a_timeout(
         tmp_path: Path) -> None:
     # With ordinary election timeouts (300 to 600 ms) any node may win, after
-    # a wait; a fresh cluster's first node campaigns at once instead.
-    with Cluster(["C", "A", "B"], mode="cp", workdir=tmp_path) as cluster:
-        role = cluster.call("A", "role")
+    # a wait; a fresh cluster's last node by name campaigns at once instead.
+    with Cluster(["B", "C", "A"], mode="cp", workdir=tmp_path) as cluster:
+        role = cluster.call("C", "role")
         assert (role["role"], role["term"]) == ("leader", 1)
-        for name in ("B", "C"):
+        for name in ("A", "B"):
             assert "candidate" not in cluster.nodes[name].log_path.read_text(), name

@@ -17,11 +17,10 @@ from .raftwire import PRE_VOTE, VOTE
 from .runtime import Runtime
 from .server import StoreFault
 
-#: A fresh cluster's first election, by its first node (see CpRuntime.tick):
-#: the first campaign after this many ticks, then again every BOOT_RETRY_TICKS
-#: (peers not up yet), for at most BOOT_WINDOW_TICKS.
-BOOT_CAMPAIGN_TICKS = 2
-BOOT_RETRY_TICKS = 3
+#: A fresh cluster's first election, by its last node (see CpRuntime.__init__):
+#: it campaigns as it starts, then again every BOOT_RETRY_TICKS while no term
+#: has begun (its peers were not up yet), for at most BOOT_WINDOW_TICKS.
+BOOT_RETRY_TICKS = 2
 BOOT_WINDOW_TICKS = 30
 
 _FAULTS = {
@@ -60,12 +59,13 @@ class CpRuntime(Runtime):
         self._last_role = ""
         # A fresh cluster would wait a whole election timeout (300 to 600 ms)
         # for its first leader, though every node is up within milliseconds.
-        # Its first node (by name; every node agrees on it without a word)
+        # Its last node by name (every node agrees on it without a word; the
+        # plugin starts nodes in order, so its peers are likely up by then)
         # campaigns at once instead. Timeouts only decide when a node asks
         # for votes, never how votes are counted: safety is untouched, and if
         # that node is slow or gone, the others' own timeouts elect a leader.
         self._ticks = 0
-        self._boot = hard_state is None and not log and name == min([name, *peers])
+        self._boot = hard_state is None and not log and name == max([name, *peers])
 
     # -- driving the state machine (always under self.lock) -------------------------
 
@@ -92,23 +92,28 @@ class CpRuntime(Runtime):
             self._last_role = role
         return sent
 
+    def start(self) -> None:
+        super().start()
+        with self.lock:
+            self._boot_campaign()
+
     def tick(self) -> None:
         with self.lock:
             self.node.tick()
             self._drain()
             self._ticks += 1
-            if self._boot and self._ticks >= BOOT_CAMPAIGN_TICKS:
+            if self._ticks % BOOT_RETRY_TICKS == 0:
                 self._boot_campaign()
 
     def _boot_campaign(self) -> None:
         """Campaign now, by fast-forwarding logical time, while the cluster is fresh."""
+        if not self._boot:
+            return
         if (self.node.term > 0 or self.node.leader is not None or self._waiters
                 or self._ticks > BOOT_WINDOW_TICKS):
             # Someone campaigned, or leads, or requests wait on ticks: the
             # boot is over and the ordinary timeouts rule from now on.
             self._boot = False
-            return
-        if (self._ticks - BOOT_CAMPAIGN_TICKS) % BOOT_RETRY_TICKS:
             return
         # Ticks until the election timer fires (at most two timeouts' worth):
         # the node then asks for (pre-)votes as it always does.

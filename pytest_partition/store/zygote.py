@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import random
@@ -252,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     # Terminal signals belong to the test process; it decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = socket.socket(fileno=args.control_fd)
+    # What is imported now is shared by every node: keep the collector of
+    # each node off it (it would touch, and so copy, every page of it).
+    gc.freeze()
     try:
         Zygote(control).run()
     finally:

@@ -58,6 +58,13 @@ def _startup_variable(name: str) -> bool:
     return name.startswith("PYTHON") or name in _STARTUP_VARIABLES
 
 
+def _readable(fd: int, timeout: float | None) -> bool:
+    """Wait up to ``timeout`` seconds (None: for ever) for ``fd`` to be readable."""
+    poller = select.poll()  # (select() cannot watch descriptors above 1023)
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else max(timeout, 0.0) * 1000))
+
+
 def _same_start(name: str, theirs: str | None, ours: str | None) -> bool:
     if name == "PYTHONPATH" and theirs and ours:
         return theirs.split(os.pathsep)[0] == ours.split(os.pathsep)[0]
@@ -114,10 +121,7 @@ class ForkedProcess:
 
     def _read(self, timeout: float | None) -> None:
         """Read the status pipe once (waiting up to ``timeout``); under self._lock."""
-        if self._status < 0:
-            return
-        readable, _, _ = select.select([self._status], [], [], timeout)
-        if not readable:
+        if self._status < 0 or not _readable(self._status, timeout):
             return
         chunk = os.read(self._status, 4096)
         if not chunk:
@@ -286,8 +290,7 @@ class Zygote:
         self._ready = True
 
     def _receive(self, timeout: float, what: str) -> dict[str, object]:
-        readable, _, _ = select.select([self._sock], [], [], timeout)
-        data = self._sock.recv(1 << 16) if readable else None
+        data = self._sock.recv(1 << 16) if _readable(self._sock.fileno(), timeout) else None
         if not data:
             self._fail(f"the zygote did not {what} within {timeout:g} s" if data is None
                        else "the zygote process exited")
@@ -299,7 +302,7 @@ class Zygote:
         buffered = b""
         deadline = time.monotonic() + REPLY_TIMEOUT
         while b"\n" not in buffered:
-            readable, _, _ = select.select([status], [], [], max(deadline - time.monotonic(), 0))
+            readable = _readable(status, deadline - time.monotonic())
             chunk = os.read(status, 4096) if readable else None
             if not chunk:
                 self._fail("the zygote did not answer a fork within "

@@ -25,7 +25,12 @@ from tests_support import alive
 from pytest_partition import Cluster, NodeStartError, eventually
 from pytest_partition.node import Node, default_command, free_port
 from pytest_partition.store import zygote as store_zygote
-from pytest_partition.zygote import ForkedProcess, shared_zygote, zygote_env
+from pytest_partition.zygote import (
+    ForkedProcess,
+    close_shared_zygote,
+    shared_zygote,
+    zygote_env,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -177,6 +182,17 @@ def test_nothing_leaks_from_a_cluster_of_forked_nodes(tmp_path: Path) -> None:
         pids.append(cluster.nodes["n1"].pid)
     assert kinds() == before
     assert [pid for pid in pids if pid is not None and alive(pid)] == []
+
+
+def test_closing_the_zygote_kills_its_nodes_and_tells_their_codes(tmp_path: Path) -> None:
+    with Cluster(2, mode="ap", workdir=tmp_path / "first") as cluster:
+        close_shared_zygote()  # (as at exit, or when the test process dies)
+        for node in cluster.nodes.values():
+            assert node.process is not None
+            assert node.process.wait(timeout=10) == -signal.SIGKILL
+            assert "died" not in node.log_path.read_text()
+    with Cluster(1, mode="ap", workdir=tmp_path / "next") as cluster:
+        assert isinstance(cluster.nodes["n1"].process, ForkedProcess)  # by a new zygote
 
 
 def test_every_fork_draws_its_own_randomness(tmp_path: Path) -> None:

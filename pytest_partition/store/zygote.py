@@ -193,11 +193,14 @@ class Zygote:
         for pid in self.children:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-        for pid in [*self.children, *self.zombies]:
+        for pid, status in self.children.items():
+            # (If the test process is still there, it learns the code.)
+            with contextlib.suppress(ChildProcessError):
+                _write_line(status, f"exit {os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}")
+            os.close(status)
+        for pid in self.zombies:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-        for status in self.children.values():
-            os.close(status)
         self.children.clear()
         self.zombies.clear()
 

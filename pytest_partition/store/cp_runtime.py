@@ -115,6 +115,8 @@ class CpRuntime(Runtime):
             # boot is over and the ordinary timeouts rule from now on.
             self._boot = False
             return
+        if self._ticks == 0:
+            self.log("fresh cluster: campaigning at once for its first leader")
         # Ticks until the election timer fires (at most two timeouts' worth):
         # the node then asks for (pre-)votes as it always does.
         for _ in range(2 * self.config.election_ticks):

@@ -137,6 +137,9 @@ def main() -> None:
     for name, samples in times.items():
         median = statistics.median(samples)
         print(f"{name:>12}: median {median * 1e3:.3f} ms, ratio to direct {median / direct:.2f}")
+    relay = statistics.median(times["bare relay"])
+    print(f"client link / bare relay: {statistics.median(times['client link']) / relay:.3f} "
+          "(goal <= 1.05)")
 
 
 if __name__ == "__main__":

@@ -14,42 +14,74 @@ library works without pytest too::
 
 from __future__ import annotations
 
-from .client import Client
-from .cluster import Cluster, Node
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import (
     FAULT_INDETERMINATE,
     FAULT_INVALID,
     FAULT_UNAVAILABLE,
+    ArgumentError,
+    ArgumentTypeError,
     ClusterError,
     Indeterminate,
     NodeContractWarning,
     NodeStartError,
     NotConverged,
     NotJudged,
+    NotServed,
     OperationError,
     SpecError,
     Unavailable,
     UntestedWarning,
 )
-from .history import Event, History, HistoryError, Operation
-from .nemesis import Cut, Kill, Latency, Nemesis, Pause
-from .report import write_run_timeline
-from .run import RunResult
-from .run import run as _run
-from .schedule import Schedule, ScheduledFault, ScheduleError
-from .topology import Partition, parse_spec
-from .waiting import eventually
 
-# The facade wires the layers together: the harness hands runs to the run
-# layer, and a run's timeline is drawn by the report layer, though neither
-# imports the layer below it.
-Cluster.runner = _run
-RunResult.timeline_writer = write_run_timeline
+if TYPE_CHECKING:
+    from .client import Client
+    from .cluster import Cluster, Node
+    from .history import Event, History, HistoryError, Operation
+    from .nemesis import Cut, Kill, Latency, Nemesis, Pause
+    from .run import RunResult
+    from .schedule import Schedule, ScheduledFault, ScheduleError
+    from .topology import Partition, parse_spec
+    from .waiting import eventually
+
+# Imported on first use: the processes the plugin starts (the proxy, the
+# store's zygote and nodes) import a submodule or two, and must not pay for
+# the whole library (tenacity, the checkers, the workloads) at every start.
+_LAZY = {
+    "Client": "client", "Cluster": "cluster", "Node": "cluster",
+    "Event": "history", "History": "history", "HistoryError": "history",
+    "Operation": "history", "Cut": "nemesis", "Kill": "nemesis", "Latency": "nemesis",
+    "Nemesis": "nemesis", "Pause": "nemesis", "Partition": "topology",
+    "parse_spec": "topology", "eventually": "waiting", "RunResult": "run",
+    "Schedule": "schedule", "ScheduledFault": "schedule", "ScheduleError": "schedule",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if module in ("cluster", "run"):
+        # A Cluster runs workloads, and a run draws its timeline: the layers
+        # that do so wire themselves into the harness when imported.
+        importlib.import_module(".report", __name__)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "FAULT_INDETERMINATE",
     "FAULT_INVALID",
     "FAULT_UNAVAILABLE",
+    "ArgumentError",
+    "ArgumentTypeError",
     "Client",
     "Cluster",
     "ClusterError",
@@ -66,6 +98,7 @@ __all__ = [
     "NodeStartError",
     "NotConverged",
     "NotJudged",
+    "NotServed",
     "Operation",
     "OperationError",
     "Partition",

@@ -58,6 +58,7 @@ from .schedule import Schedule
 from .seeds import derive_rng, derive_seed
 from .topology import Link, Partition, all_links, parse_links, parse_spec, validate_spec
 from .waiting import until
+from .zygote import shared_zygote
 
 if TYPE_CHECKING:
     from .run import RunResult
@@ -85,9 +86,9 @@ class Cluster:
     the ``pytest_partition_fault`` hook).
     """
 
-    #: The run layer's ``run()``, which :meth:`run` delegates to. The package
-    #: sets it on import (``pytest_partition/__init__.py``): the harness does
-    #: not import the layer that drives it.
+    #: The run layer's ``run()``, which :meth:`run` delegates to; importing
+    #: :mod:`pytest_partition.run` sets it (``from pytest_partition import
+    #: Cluster`` does): the harness does not import the layer that drives it.
     runner: ClassVar[Runner | None] = None
 
     @reported_at_the_call
@@ -195,6 +196,8 @@ class Cluster:
         else:
             self.workdir = self._workdir_arg
             self.workdir.mkdir(parents=True, exist_ok=True)
+        if self._forks():
+            shared_zygote()  # (the first one imports the store while the proxy starts)
         self._network = Network(seed=self.seed, log_path=self.workdir / "proxy.log")
         # Every link listens before any node port is picked: a port handed out
         # then cannot be one of the proxy's own, so no link can end up
@@ -286,9 +289,13 @@ class Cluster:
         }
         return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.command]
 
+    def _forks(self) -> bool:
+        """Reference-store nodes are forked from a zygote; users' commands run as they are."""
+        return self.command == default_command(self.mode, self.bug)
+
     def _spawn(self, node: Node) -> None:
         env = self._env(node)
-        self.network.watch(node.spawn(self._argv(node, env), env))
+        self.network.watch(node.spawn(self._argv(node, env), env, fork=self._forks()))
 
     def _wait_ready(self, nodes: list[Node]) -> None:
         pending = {node.name: node for node in nodes}
@@ -328,7 +335,9 @@ class Cluster:
                     )
             return not pending
 
-        if not until(all_ready, self.start_timeout, first_wait=0.005, max_wait=0.05):
+        # A forked node answers within milliseconds: look often at first.
+        if not until(all_ready, self.start_timeout, first_wait=0.002, max_wait=0.05,
+                     growth=1.5):
             name, node = next(iter(pending.items()))
             raise NodeStartError(
                 name,
@@ -513,7 +522,8 @@ class Cluster:
     def wait_leader(self, timeout: float = 10.0) -> str:
         """Wait until a node reports itself leader in ``role()``; return its name."""
         timeout = check_seconds(timeout, "wait_leader timeout")
-        leader = until(self.leader, timeout)
+        # A fresh reference cluster elects within tens of milliseconds.
+        leader = until(self.leader, timeout, first_wait=0.004, max_wait=0.1, growth=1.5)
         if leader is None:
             raise ClusterError(f"no node reported itself leader within {timeout:g} s")
         return leader
@@ -656,7 +666,8 @@ class Cluster:
         self._require_running()
         runner = type(self).runner  # (from the class: a function, not a method)
         if runner is None:
-            raise ClusterError("no runner: import pytest_partition (it sets Cluster.runner)")
+            raise ClusterError("no runner: import pytest_partition.run (it sets Cluster.runner), "
+                               "or take Cluster from pytest_partition")
         result = runner(self, workload, clients=clients, duration=duration, nemesis=nemesis,
                         keys=keys, rate=rate, client_timeout=client_timeout,
                         settle_timeout=settle_timeout, hold=hold, methods=methods,

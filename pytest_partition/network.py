@@ -8,6 +8,8 @@ the change, so a cut is in force when :meth:`Network.cut` returns.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import select
@@ -47,27 +49,38 @@ class Network:
         self._latency: dict[Link, tuple[float, float]] = {}
         self._log_path = Path(log_path) if log_path else None
         self._log: IO[bytes] | int = subprocess.DEVNULL
+        self._buffer = b""
+        self._closed = False
+        spare = _take_spare()
+        if spare is not None and self._adopt(spare, seed):
+            _start_spare()
+            return
         if self._log_path is not None:
             self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in close()
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "pytest_partition.proxy", "--seed", str(seed)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self._log,
-                start_new_session=True,
-                env=child_env(),
-            )
+            self._proc = _start_proxy(seed, self._log)
         except BaseException:
             self._close_log()
             raise
-        self._buffer = b""
-        self._closed = False
         try:
             self._read_reply(expect_id=None)
         except BaseException:
             self.close()
             raise
+        _start_spare()
+
+    def _adopt(self, spare: subprocess.Popen[bytes], seed: int) -> bool:
+        """Make a proxy started ahead of time ours; False if it is not usable."""
+        self._proc = spare
+        try:
+            self._read_reply(expect_id=None)
+            self._command("adopt", seed=seed,
+                          log=None if self._log_path is None else str(self._log_path))
+        except ClusterError:
+            _discard(spare)  # (it died, or is stuck: a fresh one is started instead)
+            self._buffer = b""
+            return False
+        return True
 
     # -- links -------------------------------------------------------------------
 
@@ -235,3 +248,67 @@ class Network:
         if not isinstance(self._log, int):
             self._log.close()
 
+
+def _start_proxy(seed: int, log: IO[bytes] | int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest_partition.proxy", "--seed", str(seed)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        start_new_session=True,
+        env=child_env(),
+    )
+
+
+# A proxy process started ahead of the next Network (one per test process):
+# a cluster then does not wait for an interpreter to start. Idle, it costs
+# nothing; it exits at the end of its stdin like any proxy, so it dies with
+# us, and it is stopped at exit.
+_spare: subprocess.Popen[bytes] | None = None
+_spare_owner = 0
+_spare_lock = threading.Lock()
+
+
+def _take_spare() -> subprocess.Popen[bytes] | None:
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None and _spare_owner != os.getpid():
+        return None  # inherited through fork: our parent's
+    return spare
+
+
+def _start_spare() -> None:
+    global _spare, _spare_owner
+    with _spare_lock:
+        if _spare is not None and _spare_owner == os.getpid():
+            return
+        try:
+            _spare = _start_proxy(0, subprocess.DEVNULL)
+        except OSError:
+            _spare = None  # the next Network starts its own, and says why if it cannot
+            return
+        if _spare_owner != os.getpid():
+            atexit.register(_stop_spare)
+        _spare_owner = os.getpid()
+
+
+def _stop_spare() -> None:
+    global _spare
+    with _spare_lock:
+        spare, _spare = _spare, None
+    if spare is not None and _spare_owner == os.getpid():
+        _discard(spare)
+
+
+def _discard(proxy: subprocess.Popen[bytes]) -> None:
+    """Stop a proxy that no Network uses: end of input, then SIGKILL if need be."""
+    for stream in (proxy.stdin, proxy.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):  # (a dead one cannot take buffered bytes)
+                stream.close()
+    try:
+        proxy.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proxy.kill()
+        proxy.wait(timeout=5)

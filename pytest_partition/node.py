@@ -14,6 +14,7 @@ import re
 import shlex
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from .errors import PLANTED_BUGS, ArgumentError, NodeStartError
 from .topology import NAMED_SPECS
+from .zygote import ForkedProcess, ZygoteUnavailable, shared_zygote
 
 __all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem", "child_env",
            "default_command", "env_problem", "free_port", "method_problem", "node_names", "planted_bugs"]
@@ -34,12 +36,20 @@ _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _ADDRESS_IN_USE = ("Address already in use", "EADDRINUSE", "Errno 98")
 
 
+_STORE = [sys.executable, "-m", "pytest_partition.store"]
+
+
 def default_command(mode: str, bug: str | None = None) -> list[str]:
     """The command that runs the reference store in ``mode`` (with a planted bug)."""
-    command = [sys.executable, "-m", "pytest_partition.store", "--mode", mode]
+    command = [*_STORE, "--mode", mode]
     if bug:
         command += ["--bug", bug]
     return command
+
+
+def store_arguments(argv: Sequence[str]) -> list[str] | None:
+    """The store's own arguments if ``argv`` runs the reference store here, else None."""
+    return list(argv[len(_STORE):]) if list(argv[:len(_STORE)]) == _STORE else None
 
 
 #: The reference store's modes.
@@ -160,7 +170,7 @@ class Node:
         self.port = port
         self.log_path = log_path
         self.data_dir = data_dir
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | ForkedProcess | None = None
         self.paused = False
         self.starts = 0
 
@@ -204,23 +214,42 @@ class Node:
 
     # -- life ----------------------------------------------------------------------
 
-    def spawn(self, argv: Sequence[str], env: Mapping[str, str]) -> int:
-        """Start the process (its output appended to the log); return its pid."""
+    def spawn(self, argv: Sequence[str], env: Mapping[str, str], *, fork: bool = False) -> int:
+        """Start the process (its output appended to the log); return its pid.
+
+        With ``fork``, a reference-store node is forked from the shared zygote
+        (:mod:`.zygote`) when it can be: the same process as a subprocess
+        would be, without an interpreter start-up and the store's import.
+        """
         self.starts += 1
         with open(self.log_path, "ab") as log:
             log.write(f"--- pytest-partition: start #{self.starts} of {self.name} on port "
                       f"{self.port}: {shlex.join(argv)}\n".encode())
             log.flush()
-            try:
-                self.process = subprocess.Popen(
-                    list(argv), stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                    env=dict(env), start_new_session=True)
-            except OSError as error:
-                raise NodeStartError(self.name, f"cannot run {shlex.join(argv)}: "
-                                                f"{error.strerror or error}",
-                                     exit_code=None, log_tail=self.log_tail()) from error
+            self.process = self._fork(argv, env, log.fileno()) if fork else None
+            if self.process is None:
+                try:
+                    self.process = subprocess.Popen(
+                        list(argv), stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                        env=dict(env), start_new_session=True)
+                except OSError as error:
+                    raise NodeStartError(self.name, f"cannot run {shlex.join(argv)}: "
+                                                    f"{error.strerror or error}",
+                                         exit_code=None, log_tail=self.log_tail()) from error
         self.paused = False
         return self.process.pid
+
+    def _fork(self, argv: Sequence[str], env: Mapping[str, str],
+              log: int) -> ForkedProcess | None:
+        """Fork the node from the zygote; None when it must start as a subprocess."""
+        args = store_arguments(argv)
+        zygote = shared_zygote() if args is not None else None
+        if zygote is None or args is None or not zygote.accepts(env):
+            return None
+        try:
+            return zygote.spawn(args, env, log=log, cwd=os.getcwd(), log_path=self.log_path)
+        except ZygoteUnavailable:
+            return None  # (the zygote has said why, once, in the log)
 
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the node's whole process group."""
@@ -289,22 +318,40 @@ class Node:
             if inode is None:
                 return False
             target = f"socket:[{inode}]"
-            for pid in _group_members(self.process.pid):
-                fds = Path(f"/proc/{pid}/fd")
-                for fd in fds.iterdir():
-                    with contextlib.suppress(OSError):
-                        if os.readlink(fd) == target:
-                            return True
+            leader = self.process.pid
+            # The group's leader is the node itself, which listens in most
+            # programs: look there before scanning every process.
+            return _holds(leader, target) or any(
+                _holds(pid, target) for pid in _group_members(leader) if pid != leader)
         except OSError:
             return None  # no /proc (not Linux): trust the ping
-        return False
 
     def __repr__(self) -> str:
         state = "paused" if self.paused else ("running" if self.running else "stopped")
         return f"<Node {self.name} port={self.port} pid={self.pid} {state}>"
 
 
+def _holds(pid: int, target: str) -> bool:
+    """Does process ``pid`` have the descriptor ``target`` (``socket:[inode]``) open?"""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == target:
+                return True
+    return False
+
+
 def _listening_inode(port: int) -> str | None:
+    """The inode of the TCP socket listening on 127.0.0.1:``port``, or None."""
+    try:
+        listeners = _netlink_listeners()
+    except OSError:
+        listeners = None
+    if listeners is not None:
+        inode = listeners.get(port)
+        return None if inode is None else str(inode)
+    # /proc/net/tcp lists every socket, TIME_WAIT ones included: on a busy
+    # machine reading it takes milliseconds, where the kernel's own filter
+    # (above) answers in a tenth of one.
     with open("/proc/net/tcp", encoding="ascii") as table:
         for row in table.read().splitlines()[1:]:
             fields = row.split()
@@ -312,6 +359,53 @@ def _listening_inode(port: int) -> str | None:
             if fields[3] == "0A" and int(hexport, 16) == port and address == "0100007F":
                 return fields[9]
     return None
+
+
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_DUMP_REQUEST = 0x301  # NLM_F_REQUEST | NLM_F_DUMP
+_NLMSG_ERROR, _NLMSG_DONE = 2, 3
+_TCP_LISTEN = 10
+_LOOPBACK = socket.inet_aton("127.0.0.1")
+
+
+def _netlink_listeners() -> dict[int, int] | None:
+    """Port -> inode of the IPv4 TCP sockets listening on 127.0.0.1 (sock_diag).
+
+    None where netlink's socket diagnostics are not available (not Linux).
+    """
+    family = getattr(socket, "AF_NETLINK", None)
+    if family is None:
+        return None
+    # struct inet_diag_req_v2: family, protocol, ext, pad, states, then a
+    # zeroed inet_diag_sockid (48 bytes): every listening socket.
+    request = struct.pack("=BBBBI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0,
+                          1 << _TCP_LISTEN) + bytes(48)
+    header = struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY,
+                         _NLM_F_DUMP_REQUEST, 1, 0)
+    listeners: dict[int, int] = {}
+    with socket.socket(family, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as diag:
+        diag.settimeout(1.0)
+        diag.sendto(header + request, (0, 0))
+        while True:
+            data = diag.recv(1 << 16)
+            offset = 0
+            while offset + 16 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, offset)
+                if kind == _NLMSG_DONE:
+                    return listeners
+                if kind == _NLMSG_ERROR or length < 16:
+                    raise OSError("sock_diag refused the request")
+                # struct inet_diag_msg: 4 bytes, sockid (sport at +4, src at
+                # +8), then expires, rqueue, wqueue, uid, inode at +68.
+                body = offset + 16
+                if data[body + 8:body + 12] == _LOOPBACK:
+                    (port,) = struct.unpack_from(">H", data, body + 4)
+                    (inode,) = struct.unpack_from("=I", data, body + 68)
+                    listeners[port] = inode
+                offset += (length + 3) & ~3
+            if not data:
+                return listeners
 
 
 def _group_members(pgid: int) -> list[int]:

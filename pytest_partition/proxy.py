@@ -298,6 +298,15 @@ class Proxy:
             for link in self.links.values():
                 self.refresh_listener(link)
             return {}
+        if op == "adopt":
+            # Started ahead of its cluster (network.py keeps one spare): take
+            # the cluster's seed, and its log as our stderr.
+            self.rng.seed(int(command["seed"]))
+            if command.get("log"):
+                log = os.open(command["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                os.dup2(log, 2)
+                os.close(log)
+            return {}
         if op == "watch":
             self.watched.add(int(command["pid"]))
             return {}

@@ -69,17 +69,19 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, every: float = 0.0
 
 
 def until(condition: Callable[[], T | None], timeout: float, *, first_wait: float = 0.01,
-          max_wait: float = 0.1) -> T | None:
+          max_wait: float = 0.1, growth: float = 2.0) -> T | None:
     """Call ``condition`` until it returns something other than None or False.
 
     Returns that result, or None once ``timeout`` seconds have passed. The
     waits between calls grow from ``first_wait`` to ``max_wait`` seconds, so a
-    quick condition is seen quickly and a slow one is not polled hard. An
-    exception raised by ``condition`` is raised at once.
+    quick condition is seen quickly and a slow one is not polled hard (each
+    wait ``growth`` times the one before). An exception raised by
+    ``condition`` is raised at once.
     """
     retrying = Retrying(
         stop=stop_after_delay(timeout),
-        wait=wait_exponential(multiplier=first_wait, min=first_wait, max=max_wait),
+        wait=wait_exponential(multiplier=first_wait, exp_base=growth, min=first_wait,
+                              max=max_wait),
         retry=retry_if_result(lambda result: result is None or result is False),
     )
     try:

@@ -33,6 +33,8 @@ from pytest_partition import (
 )
 from pytest_partition import client as client_module
 from pytest_partition import cluster as cluster_module
+from pytest_partition import network as network_module
+from pytest_partition import node as node_module
 from pytest_partition.network import CLIENT
 from pytest_partition.node import Node
 
@@ -609,6 +611,33 @@ def test_a_cluster_runs_once(toy_command: list[str]) -> None:
         cluster.start()
 
 
+def test_a_cluster_takes_the_proxy_started_ahead_for_it(toy_command: list[str],
+                                                       tmp_path: Path) -> None:
+    with Cluster(1, command=toy_command, workdir=tmp_path / "first"):
+        spare = network_module._spare
+        assert spare is not None and spare.poll() is None
+    with Cluster(1, command=toy_command, workdir=tmp_path / "second") as second:
+        proxy = second.network._proc
+        assert proxy is spare
+        # It writes to this cluster's log, and another is started for the next.
+        assert os.readlink(f"/proc/{proxy.pid}/fd/2") == str(tmp_path / "second" / "proxy.log")
+        assert network_module._spare not in (None, spare)
+        assert second.client("n1").call("ping") == "pong"
+    assert proxy.poll() == 0
+
+
+def test_a_dead_spare_proxy_is_replaced_by_a_fresh_one(toy_command: list[str],
+                                                       tmp_path: Path) -> None:
+    with Cluster(1, command=toy_command, workdir=tmp_path / "first"):
+        spare = network_module._spare
+        assert spare is not None
+    spare.kill()
+    spare.wait()
+    with Cluster(1, command=toy_command, workdir=tmp_path / "second") as second:
+        assert second.network._proc is not spare
+        assert second.client("n1").call("ping") == "pong"
+
+
 def test_node_processes_ignore_the_terminal(abc: Cluster) -> None:
     # Nodes live in their own session: a Ctrl-C in the terminal reaches
     # pytest, which stops them, rather than killing them mid-test.
@@ -624,6 +653,19 @@ def test_owns_port_tells_our_node_from_another_program(abc: Cluster) -> None:
         impostor = Node("A", foreign.getsockname()[1], node.log_path, node.data_dir)
         impostor.process = node.process
         assert impostor.owns_port() is False
+
+
+def test_the_listening_socket_is_found_alike_by_netlink_and_proc(
+        abc: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    node = abc.nodes["A"]
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        found = node_module._listening_inode(node.port)
+        other_found = node_module._listening_inode(other.getsockname()[1])
+        assert found is not None and other_found is not None and found != other_found
+        monkeypatch.setattr(node_module, "_netlink_listeners", lambda: None)  # (not Linux)
+        assert node_module._listening_inode(node.port) == found
+        assert node_module._listening_inode(other.getsockname()[1]) == other_found
+    assert node.owns_port() is True
 
 
 def test_a_taken_port_is_retried_even_when_its_owner_answers_ping(
@@ -646,3 +688,20 @@ def test_a_taken_port_is_retried_even_when_its_owner_answers_ping(
     finally:
         foreign.shutdown()
         foreign.server_close()
+
+
+# -- the reference store's start -------------------------------------------------------------
+
+
+def test_a_fresh_cp_cluster_elects_its_last_node_without_waiting_a_timeout(
+        tmp_path: Path) -> None:
+    # With ordinary election timeouts (300 to 600 ms) any node may win, after
+    # a wait; a fresh cluster's last node by name campaigns at once instead.
+    # (On a starved machine another node's own timeout may fire meanwhile: a
+    # harmless pre-vote, so only the outcome is checked.)
+    with Cluster(["B", "E", "C", "A", "D"], mode="cp", workdir=tmp_path) as cluster:
+        role = cluster.call("E", "role")
+        assert (role["role"], role["term"]) == ("leader", 1)
+        campaigned = [name for name, node in cluster.nodes.items()
+                      if "campaigning at once" in node.log_path.read_text()]
+        assert campaigned == ["E"]

@@ -21,19 +21,28 @@ from pytest_partition import eventually
 
 pytest_plugins = ["pytester"]
 
-INNER = f"""
+INNER = """
 import json, os, signal, sys
 import pytest
+from pytest_partition import network
+from pytest_partition.zygote import shared_zygote
 
-@pytest.mark.cluster(nodes=3, command=[sys.executable, {str(TOY_NODE)!r}])
+@pytest.mark.cluster(nodes=3, NODES)
 def test_inner(cluster):
     pids = [n.pid for n in cluster.nodes.values()] + [cluster.network._proc.pid]
+    pids.append(network._spare.pid)  # the proxy started ahead for the next cluster
+    if NODES_ARE_FORKED:
+        pids.append(shared_zygote().pid)
     with open("pids.json", "w") as f:
         json.dump(pids, f)
     cluster.pause("n2")          # a stopped process cannot notice anything itself
     cluster.partition("n1|n2,n3")
     ENDING
 """
+#: Users' own node programs (subprocesses), and the reference store (forked
+#: by the zygote, which must not outlive pytest either).
+NODES = {"own": (f"command=[sys.executable, {str(TOY_NODE)!r}]", False),
+         "store": ('mode="cp"', True)}
 
 
 @pytest.mark.parametrize(
@@ -50,20 +59,25 @@ def test_inner(cluster):
         ("os.kill(os.getpid(), signal.SIGKILL)", "killed"),
     ],
 )
-def test_no_node_outlives_pytest(pytester: pytest.Pytester, ending: str, outcome: str) -> None:
-    pytester.makepyfile(INNER.replace("ENDING", ending))
+@pytest.mark.parametrize("nodes", list(NODES))
+def test_no_node_outlives_pytest(pytester: pytest.Pytester, ending: str, outcome: str,
+                                 nodes: str) -> None:
+    marker, forked = NODES[nodes]
+    pytester.makepyfile(INNER.replace("ENDING", ending).replace("NODES_ARE_FORKED", str(forked))
+                        .replace("NODES", marker))
     result = pytester.runpytest_subprocess()
     expected_ret = {"passed": 0, "failed": 1, "interrupted": 2,
                     "terminated": -signal.SIGTERM, "killed": -signal.SIGKILL}[outcome]
     assert result.ret == expected_ret, result.stdout.str()
     pids = json.loads((pytester.path / "pids.json").read_text())
-    assert len(pids) == 4
+    assert len(pids) == (6 if forked else 5)
 
     def all_gone() -> None:
         assert [pid for pid in pids if alive(pid)] == []
 
     # Teardown stops everything before pytest exits; after a kill, nodes see
-    # their stdin close and the proxy kills what cannot (the paused node).
+    # their stdin close and the proxy kills what cannot (the paused node); the
+    # zygote sees its control socket close, and kills what it forked.
     eventually(all_gone, timeout=0.5 if outcome in ("passed", "failed", "interrupted") else 5.0)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..run import RunResult
 from .analysis import Analysis, analyse
 from .artifacts import artifact_dir_name, write_artifacts, write_run_timeline
 from .sections import replay_command, replay_text, report_sections
@@ -21,6 +22,10 @@ from .summary import summary_lines, summary_row
 
 if TYPE_CHECKING:
     from .timeline import render_timeline, write_timeline
+
+# The run layer does not import the one below it: a run's timeline is drawn
+# by the writer this layer gives it.
+RunResult.timeline_writer = write_run_timeline
 
 __all__ = ["Analysis", "analyse", "artifact_dir_name", "render_timeline", "replay_command",
            "replay_text", "report_sections", "summary_lines", "summary_row", "write_artifacts",

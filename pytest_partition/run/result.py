@@ -43,8 +43,8 @@ class RunResult:
     heal; ``schedule`` the faults the nemesis applied, exactly.
     """
 
-    #: Draws :attr:`timeline`; the package sets it on import to the report
-    #: layer's writer (the run layer does not import the layer below it).
+    #: Draws :attr:`timeline`; importing :mod:`pytest_partition.report` sets it
+    #: to that layer's writer (the run layer does not import the layer below it).
     timeline_writer: ClassVar[TimelineWriter | None] = None
 
     history: History
@@ -139,8 +139,8 @@ class RunResult:
         if self._timeline is None:
             writer = type(self).timeline_writer  # (from the class: a function, not a method)
             if writer is None:
-                raise RuntimeError("no timeline writer: import pytest_partition (it sets "
-                                   "RunResult.timeline_writer)")
+                raise RuntimeError("no timeline writer: import pytest_partition.report (it "
+                                   "sets RunResult.timeline_writer)")
             lin = self._linearizable
             blamed = lin.culprits if lin is not None and lin.valid is False else ()
             self._timeline = writer(self, blamed)

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 from . import ap, raft
@@ -24,25 +25,30 @@ CP_BUGS = raft.BUGS
 AP_BUGS = ap.BUGS
 
 
-def _environment(parser: argparse.ArgumentParser) -> tuple[str, int, dict[str, str], str]:
+def _environment(parser: argparse.ArgumentParser,
+                 environ: Mapping[str, str]) -> tuple[str, int, dict[str, str], str]:
     missing = [v for v in ("PARTITION_NODE", "PARTITION_PORT", "PARTITION_PEERS",
-                           "PARTITION_DATA_DIR") if v not in os.environ]
+                           "PARTITION_DATA_DIR") if v not in environ]
     if missing:
         parser.error(f"missing environment variable(s) {', '.join(missing)}: this program is "
                      "started by pytest-partition (see the node contract)")
     try:
-        port = int(os.environ["PARTITION_PORT"])
-        peers = json.loads(os.environ["PARTITION_PEERS"])
+        port = int(environ["PARTITION_PORT"])
+        peers = json.loads(environ["PARTITION_PEERS"])
         if not isinstance(peers, dict):
             raise ValueError("PARTITION_PEERS must be a JSON object")
     except ValueError as error:
         parser.error(f"bad node environment: {error}")
-    return os.environ["PARTITION_NODE"], port, {str(k): str(v) for k, v in peers.items()}, \
-        os.environ["PARTITION_DATA_DIR"]
+    return environ["PARTITION_NODE"], port, {str(k): str(v) for k, v in peers.items()}, \
+        environ["PARTITION_DATA_DIR"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, start the runtime and the server, serve until stdin closes."""
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Parse arguments, start the runtime and the server, serve until stdin closes.
+
+    ``argv`` defaults to the command line and ``environ`` to ``os.environ``;
+    the zygote (:mod:`.zygote`) calls this in each node it forks.
+    """
     parser = argparse.ArgumentParser(prog="python -m pytest_partition.store",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("cp", "ap"), required=True)
@@ -54,10 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.bug is not None and args.bug not in bugs:
         parser.error(f"--bug {args.bug!r} is not a planted bug of {args.mode} mode; "
                      f"choose one of {', '.join(bugs)}")
-    name, port, peers, data_dir = _environment(parser)
+    env = os.environ if environ is None else environ
+    name, port, peers, data_dir = _environment(parser, env)
     # The harness's seed for this node makes elections repeat when a test is
     # replayed with the same seed; without one, every start differs.
-    given = os.environ.get("PARTITION_SEED", "")
+    given = env.get("PARTITION_SEED", "")
     seed = int(given) if given.isdigit() else zlib.crc32(f"{name}:{os.getpid()}".encode())
     runtime: Any
     if args.mode == "cp":

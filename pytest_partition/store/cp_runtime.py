@@ -13,8 +13,15 @@ from typing import Any
 from ..errors import FAULT_INDETERMINATE, FAULT_INVALID, FAULT_UNAVAILABLE
 from .persist import RaftStorage
 from .raft import Message, RaftConfig, RaftNode, RaftSafetyError, Response
+from .raftwire import PRE_VOTE, VOTE
 from .runtime import Runtime
 from .server import StoreFault
+
+#: A fresh cluster's first election, by its last node (see CpRuntime.__init__):
+#: it campaigns as it starts, then again every BOOT_RETRY_TICKS while no term
+#: has begun (its peers were not up yet), for at most BOOT_WINDOW_TICKS.
+BOOT_RETRY_TICKS = 2
+BOOT_WINDOW_TICKS = 30
 
 _FAULTS = {
     "invalid": FAULT_INVALID,
@@ -51,10 +58,21 @@ class CpRuntime(Runtime):
         # Request ids must differ across restarts even with the same seed.
         self._incarnation = random.SystemRandom().getrandbits(32)
         self._last_role = ""
+        # A fresh cluster would wait a whole election timeout (300 to 600 ms)
+        # for its first leader, though every node is up within milliseconds.
+        # Its last node by name (every node agrees on it without a word; the
+        # plugin starts nodes in order, so its peers are likely up by then)
+        # campaigns at once instead. Timeouts only decide when a node asks
+        # for votes, never how votes are counted: safety is untouched, and if
+        # that node is slow or gone, the others' own timeouts elect a leader.
+        self._ticks = 0
+        self._boot = hard_state is None and not log and name == max([name, *peers])
 
     # -- driving the state machine (always under self.lock) -------------------------
 
-    def _drain(self) -> None:
+    def _drain(self) -> set[str]:
+        """Persist, send and answer what the node produced; return the message types sent."""
+        sent: set[str] = set()
         while True:
             ready = self.node.ready()
             if ready.is_empty():
@@ -62,6 +80,7 @@ class CpRuntime(Runtime):
             # Durable first, then talk: see the ordering rule on raft.Ready.
             self.storage.save(ready.hard_state, ready.truncate_from, ready.entries)
             self.send([(m.dst, m.to_dict()) for m in ready.messages])
+            sent.update(m.type for m in ready.messages)
             for response in ready.responses:
                 waiter = self._waiters.pop(response.request_id, None)
                 if waiter is not None:
@@ -72,11 +91,39 @@ class CpRuntime(Runtime):
                 self.node.role == "leader" and role != self._last_role):
             self.log(f"now {role} (leader: {self.node.leader})")
             self._last_role = role
+        return sent
+
+    def start(self) -> None:
+        super().start()
+        with self.lock:
+            self._boot_campaign()
 
     def tick(self) -> None:
         with self.lock:
             self.node.tick()
             self._drain()
+            self._ticks += 1
+            if self._ticks % BOOT_RETRY_TICKS == 0:
+                self._boot_campaign()
+
+    def _boot_campaign(self) -> None:
+        """Campaign now, by fast-forwarding logical time, while the cluster is fresh."""
+        if not self._boot:
+            return
+        if (self.node.term > 0 or self.node.leader is not None or self._waiters
+                or self._ticks > BOOT_WINDOW_TICKS):
+            # Someone campaigned, or leads, or requests wait on ticks: the
+            # boot is over and the ordinary timeouts rule from now on.
+            self._boot = False
+            return
+        if self._ticks == 0:
+            self.log("fresh cluster: campaigning at once for its first leader")
+        # Ticks until the election timer fires (at most two timeouts' worth):
+        # the node then asks for (pre-)votes as it always does.
+        for _ in range(2 * self.config.election_ticks):
+            self.node.tick()
+            if self._drain() & {PRE_VOTE, VOTE}:
+                break
 
     def on_peer(self, sender: str, messages: list[Any]) -> None:
         parsed = self.parse(messages, Message.from_dict)

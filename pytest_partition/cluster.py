@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .checkers import converged
 from .client import Client, Outcome, rpc_call
 from .durations import check_seconds
+from .environment import child_env
 from .errors import (
     ArgumentError,
     ClusterError,
@@ -47,7 +48,6 @@ from .node import (
     MODES,
     Node,
     bug_problem,
-    child_env,
     default_command,
     env_problem,
     free_port,

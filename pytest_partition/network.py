@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from .durations import MAX_SECONDS, check_seconds
+from .environment import child_env
 from .errors import ClusterError
-from .node import child_env
 from .topology import Link
 
 #: The source name of client links (the test process); never a valid node name.

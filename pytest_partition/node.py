@@ -24,7 +24,7 @@ from .errors import PLANTED_BUGS, ArgumentError, NodeStartError
 from .topology import NAMED_SPECS
 from .zygote import ForkedProcess, ZygoteUnavailable, shared_zygote
 
-__all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem", "child_env",
+__all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem",
            "default_command", "env_problem", "free_port", "method_problem", "node_names", "planted_bugs"]
 
 LOG_TAIL_LINES = 20
@@ -129,16 +129,6 @@ def node_names(nodes: int | Sequence[str]) -> list[str]:
     if duplicates:
         raise ArgumentError(f"node names must be unique; repeated: {', '.join(duplicates)}")
     return names
-
-
-def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a process we start (a node, the proxy): ``base``
-    (default: ours) with this package importable, first on ``PYTHONPATH``."""
-    env = dict(os.environ if base is None else base)
-    package_root = str(Path(__file__).resolve().parent.parent)
-    existing = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = package_root + (os.pathsep + existing if existing else "")
-    return env
 
 
 def free_port() -> int:

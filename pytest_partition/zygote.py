@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from .environment import child_env
+
 __all__ = ["ForkedProcess", "Zygote", "ZygoteUnavailable", "close_shared_zygote",
            "shared_zygote"]
 
@@ -341,12 +343,7 @@ _shared_lock = threading.Lock()
 
 def zygote_env() -> dict[str, str]:
     """The environment of the shared zygote: ours, as the cluster gives its nodes."""
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parent.parent)
-    existing = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = package_root + (os.pathsep + existing if existing else "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return {**child_env(), "PYTHONUNBUFFERED": "1"}
 
 
 def shared_zygote() -> Zygote | None:

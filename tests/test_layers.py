@@ -25,7 +25,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "domain": ("errors", "durations", "seeds", "topology", "history", "edn", "faults",
                "schedule", "shrink"),
     "checkers": ("checkers",),
-    "harness": ("wire", "client", "proxy", "network", "zygote", "node", "waiting", "cluster",
+    "harness": ("wire", "environment", "client", "proxy", "network", "zygote", "node", "waiting", "cluster",
                 "nemesis"),
     "run": ("run",),
     "report": ("report",),

@@ -10,15 +10,14 @@ in Jepsen, they do not depend on the answers.
 Keys go cold, as with Jepsen's ``independent`` generator: a key takes a
 bounded number of operations, then the workers move on to a fresh one. An
 update whose replication was lost is then never overwritten, and the final
-reads see it; each key's history stays small for the checker. Which key an
-operation lands on follows the run's shared count of operations, so workers
-on different nodes work on the same keys at the same time.
+reads see it; each key's history stays small for the checker. Every worker
+walks the same sequence of keys at the same pace, so workers on different
+nodes work on the same keys at about the same time.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,21 +63,30 @@ class Workload(Protocol):
 
 
 class _Keys:
-    """The run's shared key rotation: the key index follows the count of operations."""
+    """Each worker's place in the run's sequence of keys.
+
+    Worker ``w``'s ``m``-th operation works on key ``m // share``, where
+    ``share`` is a worker's part of a key's ``per_key`` operations: every worker
+    walks the same keys at the same pace (a rate-limited worker that was held
+    up catches up), and which key an operation lands on is fixed by the seed
+    like the rest of it.
+    """
 
     def __init__(self, namespace: str, prefix: str, per_key: int) -> None:
         self.namespace = namespace
         self.prefix = prefix
         self.per_key = per_key
-        self._count = 0
-        self._lock = threading.Lock()
+        self.share = per_key
+        self._count: dict[int, int] = {}
 
-    def tick(self) -> int:
-        """Count one operation; return how many came before it."""
-        with self._lock:
-            count = self._count
-            self._count += 1
-            return count
+    def set_workers(self, count: int) -> None:
+        self.share = max(1, self.per_key // max(1, count))
+
+    def tick(self, worker: int) -> int:
+        """Count one operation of ``worker``; return how many of its came before it."""
+        count = self._count.get(worker, 0)
+        self._count[worker] = count + 1
+        return count
 
     def name(self, index: int) -> str:
         return f"{self.namespace}{self.prefix}{index}"
@@ -129,15 +137,17 @@ class RegisterWorkload:
         self._values = _Values()
 
     def next(self, worker: int, rng: random.Random) -> Operation:
-        key = self._keys.name(self._keys.tick() // self._keys.per_key)
+        key = self._keys.name(self._keys.tick(worker) // self._keys.share)
         return _register_op(rng, key, worker, self._values)
 
     def final_read(self, key: Any) -> Operation:
         return "get", (key,)
 
     def set_workers(self, count: int) -> None:
-        """How many workers share the run (their written values stay apart)."""
+        """How many workers share the run: their values stay apart, and a key's
+        operations are shared among them."""
         self._values.workers = count
+        self._keys.set_workers(count)
 
 
 class KvWorkload(RegisterWorkload):
@@ -147,13 +157,13 @@ class KvWorkload(RegisterWorkload):
 
     def __init__(self, namespace: str = "", per_key: int = OPS_PER_KEY,
                  hot: int = HOT_KEYS) -> None:
-        self._keys = _Keys(namespace, "k", per_key)
+        # A key stays in the window for ``hot`` slides: per_key / hot apiece.
+        self._keys = _Keys(namespace, "k", max(1, per_key // hot))
         self._values = _Values()
         self.hot = hot
-        self._step = max(1, per_key // hot)
 
     def next(self, worker: int, rng: random.Random) -> Operation:
-        first = self._keys.tick() // self._step
+        first = self._keys.tick(worker) // self._keys.share
         key = self._keys.name(first + rng.randrange(self.hot))
         return _register_op(rng, key, worker, self._values)
 

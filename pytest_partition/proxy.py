@@ -41,7 +41,6 @@ import random
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from collections import deque
@@ -49,14 +48,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .durations import MAX_SECONDS
-from .wire import REFUSED_REASON
+from .wire import LINGER_RESET, REFUSED_REASON
 
 # Stop reading from a source once this many bytes wait for delivery: the
 # sender then feels back-pressure, as behind a dead route.
 HOLD_LIMIT = 1 << 20
 RECV_SIZE = 1 << 16
 BACKLOG = 128
-_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 _REFUSED_REPLY = (f"HTTP/1.0 502 {REFUSED_REASON}\r\nContent-Length: 0\r\n"
                   "Connection: close\r\n\r\n").encode("ascii")
 
@@ -401,7 +399,7 @@ class Proxy:
             # Out of descriptors for the upstream half: refuse this connection
             # (a reset, like a full host) and pause the listener a moment.
             with contextlib.suppress(OSError):
-                a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
             a.close()
             self.rest_listener(link)
             return
@@ -654,7 +652,7 @@ class Proxy:
                 continue
             if sock in reset:
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
             self.forget(conn, sock)
         conn.link.conns.discard(conn)
 

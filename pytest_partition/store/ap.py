@@ -18,8 +18,9 @@ only cost a round. Merges are joins, so a duplicate is harmless.
 
 Time is the ``now_ms`` argument; randomness comes from the injected
 ``random.Random``. Nothing here opens a socket, starts a thread or reads a
-clock: ``server.py`` moves :meth:`ApNode.outbox` messages and calls
-:meth:`ApNode.tick`.
+clock: :mod:`.ap_runtime` calls :meth:`ApNode.tick` from the ticker of
+:mod:`.runtime`, hands :meth:`ApNode.outbox` messages to the peer senders of
+:mod:`.transport`, and keeps the replica on disk through :mod:`.persist`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from .crdt import (
     write_register,
 )
 
-__all__ = ["BUGS", "MESSAGE_TYPES", "ApConfig", "ApNode", "Message", "Result"]
+__all__ = ["BUGS", "MESSAGE_TYPES", "ApConfig", "ApMessage", "ApNode", "ApResult"]
 
 BUGS = ("no-anti-entropy", "lost-update")
 """Planted bugs. ``no-anti-entropy``: each write is pushed once, never retried,
@@ -69,7 +70,7 @@ MESSAGE_TYPES = ("push", "ack", "ae_digest", "ae_versions", "ae_records")
 SNAPSHOT_FORMAT = "pytest-partition/ap/1"
 
 
-class Result(NamedTuple):
+class ApResult(NamedTuple):
     """A client operation's answer.
 
     ``status`` is ``"ok"`` or ``"invalid"`` (bad arguments or a type conflict;
@@ -82,8 +83,8 @@ class Result(NamedTuple):
     reason: str = ""
 
 
-def _invalid(reason: str) -> Result:
-    return Result("invalid", None, reason)
+def _invalid(reason: str) -> ApResult:
+    return ApResult("invalid", None, reason)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class ApConfig:
 
 
 @dataclass(frozen=True)
-class Message:
+class ApMessage:
     """A peer message: ``type`` is one of :data:`MESSAGE_TYPES`, ``payload``
     is JSON data whose ints fit in 64 bits (clock readings are wall ms), which
     is more than XML-RPC's 32-bit ``<int>``: carry ``to_dict()`` as JSON text."""
@@ -136,7 +137,7 @@ class Message:
         return {"src": self.src, "dst": self.dst, "type": self.type, "payload": dict(self.payload)}
 
     @classmethod
-    def from_dict(cls, data: object) -> Message:
+    def from_dict(cls, data: object) -> ApMessage:
         """Build a message from :meth:`to_dict` output; ValueError if malformed.
 
         Only the envelope is checked here; :meth:`ApNode.step` checks payloads.
@@ -222,7 +223,7 @@ class ApNode:
         self._clock = HybridClock()
         self._pending: dict[str, dict[str, _Pending]] = {p: {} for p in self._peers}
         self._push_seq = 0
-        self._out: list[Message] = []
+        self._out: list[ApMessage] = []
         self._next_ae: int | None = None
         self.counters: dict[str, int] = dict.fromkeys(
             (
@@ -298,25 +299,25 @@ class ApNode:
 
     # Client operations: answered from the local replica, never waiting.
 
-    def get(self, key: str, now_ms: int) -> Result:
+    def get(self, key: str, now_ms: int) -> ApResult:
         """The key's visible value (a counter's value), None if absent."""
         reason = validate_key(key)
-        return _invalid(reason) if reason else Result("ok", visible(self._records.get(key)))
+        return _invalid(reason) if reason else ApResult("ok", visible(self._records.get(key)))
 
-    def put(self, key: str, value: Any, now_ms: int) -> Result:
+    def put(self, key: str, value: Any, now_ms: int) -> ApResult:
         """Write a register value (last writer wins) -> True; refused on a live counter."""
         reason = validate_key(key) or validate_value(value) or self._not_counter(key, "put")
         if reason:
             return _invalid(reason)
         self._put(key, value, now_ms)
-        return Result("ok", True)
+        return ApResult("ok", True)
 
     def _put(self, key: str, value: Any, now_ms: int) -> None:
         value = copy.deepcopy(value)  # the caller may mutate its list or dict later
         stamp = self._clock.tick(now_ms)
         self._write(key, write_register(self._records.get(key), stamp, self._id, value), now_ms)
 
-    def cas(self, key: str, expected: Any, new: Any, now_ms: int) -> Result:
+    def cas(self, key: str, expected: Any, new: Any, now_ms: int) -> ApResult:
         """Compare-and-set against THIS replica only: not linearizable.
 
         ``expected=None`` means "absent". Values compare with ``==``, as in the
@@ -334,11 +335,11 @@ class ApNode:
             return _invalid(reason)
         current = visible(self._records.get(key))
         if current != expected:
-            return Result("ok", False, f"expected {expected!r}, found {current!r}")
+            return ApResult("ok", False, f"expected {expected!r}, found {current!r}")
         self._put(key, new, now_ms)
-        return Result("ok", True)
+        return ApResult("ok", True)
 
-    def incr(self, key: str, delta: int, now_ms: int) -> Result:
+    def incr(self, key: str, delta: int, now_ms: int) -> ApResult:
         """Add ``delta`` (an int) to the key's counter; returns the new value.
 
         Refused on a key holding a register value. ``delta == 0`` reads the
@@ -353,7 +354,7 @@ class ApNode:
         if kind(record) == "register":
             return _invalid(f"key {key!r} holds a register value, not a counter; delete it first")
         if delta == 0:
-            return Result("ok", counter_value(record))
+            return ApResult("ok", counter_value(record))
         side = (record.counter.inc if delta > 0 else record.counter.dec) if record else ()
         total = dict(side).get(self._id, 0) + abs(delta)
         value = counter_value(record) + delta
@@ -361,9 +362,9 @@ class ApNode:
             return _invalid(f"incr by {delta} would leave the 64-bit range")
         self._clock.tick(now_ms)  # a local event, even though counters carry no stamp
         self._write(key, increment(record, self._id, delta), now_ms)
-        return Result("ok", value)
+        return ApResult("ok", value)
 
-    def delete(self, key: str, now_ms: int) -> Result:
+    def delete(self, key: str, now_ms: int) -> ApResult:
         """Delete the key -> whether it held a value here. Leaves a tombstone,
         and a counter restarts from 0 (increments concurrent with the delete
         survive)."""
@@ -372,7 +373,7 @@ class ApNode:
             return _invalid(reason)
         record = self._records.get(key)
         self._write(key, remove(record, self._clock.tick(now_ms), self._id), now_ms)
-        return Result("ok", visible(record) is not None)
+        return ApResult("ok", visible(record) is not None)
 
     def state(self) -> dict[str, Any]:
         """The visible key -> value map (deleted keys absent)."""
@@ -430,9 +431,9 @@ class ApNode:
         self.counters["bytes_sent"] += size
         if kind_.startswith("ae_"):
             self.counters["ae_bytes_sent"] += size
-        self._out.append(Message(self._id, dst, kind_, payload))
+        self._out.append(ApMessage(self._id, dst, kind_, payload))
 
-    def outbox(self) -> list[Message]:
+    def outbox(self) -> list[ApMessage]:
         """Drain the messages to send, oldest first."""
         out, self._out = self._out, []
         return out
@@ -470,13 +471,13 @@ class ApNode:
                 self._rng.choice(self._peers), "ae_digest", {"buckets": self._digest.digest()}
             )
 
-    def step(self, message: Message, now_ms: int) -> None:
+    def step(self, message: ApMessage, now_ms: int) -> None:
         """Handle one peer message. Malformed, misaddressed or unknown messages
         are counted in ``malformed_messages`` and otherwise ignored."""
         self.counters["messages_received"] += 1
         try:
-            if not isinstance(message, Message) or not isinstance(message.payload, Mapping):
-                raise ValueError(f"not a Message: {message!r:.80}")
+            if not isinstance(message, ApMessage) or not isinstance(message.payload, Mapping):
+                raise ValueError(f"not an ApMessage: {message!r:.80}")
             if message.dst != self._id or message.src not in self._pending:
                 raise ValueError(f"message {message.src!r}->{message.dst!r} is not for this node")
             if message.type not in MESSAGE_TYPES:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FAULT_INVALID
-from .ap import ApNode, Message, Result
+from .ap import ApMessage, ApNode, ApResult
 from .crdt import record_from_wire, record_to_wire
 from .persist import ApStorage
 from .runtime import Runtime
@@ -59,7 +59,7 @@ class ApRuntime(Runtime):
                 self._last_snapshot = time.monotonic()
 
     def on_peer(self, sender: str, messages: list[Any]) -> None:
-        parsed = self.parse(messages, Message.from_dict)
+        parsed = self.parse(messages, ApMessage.from_dict)
         with self.lock:
             now = _now_ms()
             for message in parsed:
@@ -67,7 +67,7 @@ class ApRuntime(Runtime):
             self._dirty = True
             self._drain()
 
-    def _write(self, key: str, result: Result) -> Any:
+    def _write(self, key: str, result: ApResult) -> Any:
         # Under the lock: the record is on its way to disk before the answer.
         if result.status != "ok":
             raise StoreFault(FAULT_INVALID, result.reason)

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import FAULT_INDETERMINATE, FAULT_INVALID, FAULT_UNAVAILABLE
 from .persist import RaftStorage
-from .raft import Message, RaftConfig, RaftNode, RaftSafetyError, Response
+from .raft import RaftConfig, RaftMessage, RaftNode, RaftSafetyError, Response
 from .runtime import Runtime
 from .server import StoreFault
 
@@ -78,7 +78,7 @@ class CpRuntime(Runtime):
             self._drain()
 
     def on_peer(self, sender: str, messages: list[Any]) -> None:
-        parsed = self.parse(messages, Message.from_dict)
+        parsed = self.parse(messages, RaftMessage.from_dict)
         with self.lock:
             try:
                 for message in parsed:

@@ -2,10 +2,13 @@
 
 Pure in the style of etcd-io/raft: no sockets, threads, clocks or global
 random. Input is :meth:`RaftNode.tick` (one unit of logical time),
-:meth:`RaftNode.step` (a :class:`Message` from a peer) and
+:meth:`RaftNode.step` (a :class:`RaftMessage` from a peer) and
 :meth:`RaftNode.submit` (a client request); output is drained with
 :meth:`RaftNode.ready` as a :class:`Ready` (state to persist, messages to send,
-responses to deliver). ``server.py`` owns the disk, the network and the timer.
+responses to deliver). The outside world is owned elsewhere: :mod:`.cp_runtime`
+drives this node and submits the calls that :mod:`.server` receives; it keeps
+the disk through :mod:`.persist`, and the timer and the peer senders through
+:mod:`.runtime` and :mod:`.transport`.
 
 Protocol: leader election with randomized timeouts, PreVote (thesis §9.6) and
 CheckQuorum (thesis §6.2) so a healed minority node cannot depose a working
@@ -30,7 +33,7 @@ whose log slot is *committed* with another entry is definitely lost. Seeing
 its entry truncated is not enough: a copy on another node may still commit.
 
 Neighbouring modules: :mod:`raftwire` holds the message and disk formats
-(:class:`Entry`, :class:`Message`, :class:`HardState`, re-exported here),
+(:class:`Entry`, :class:`RaftMessage`, :class:`HardState`, re-exported here),
 :mod:`raftlog` the in-memory log, :mod:`quorum` the counting, :mod:`kv` the
 state machine being replicated.
 """
@@ -61,7 +64,7 @@ from pytest_partition.store.raftwire import (
     VOTE_RESP,
     Entry,
     HardState,
-    Message,
+    RaftMessage,
 )
 
 __all__ = [
@@ -71,8 +74,8 @@ __all__ = [
     "STATUSES",
     "Entry",
     "HardState",
-    "Message",
     "RaftConfig",
+    "RaftMessage",
     "RaftNode",
     "RaftSafetyError",
     "Ready",
@@ -127,7 +130,7 @@ class Ready:
     hard_state: HardState | None = None
     truncate_from: int | None = None
     entries: list[Entry] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
+    messages: list[RaftMessage] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
 
     def is_empty(self) -> bool:
@@ -211,7 +214,7 @@ class _Read:
     index: int = 0
 
 
-def _outcome(request_id: str, result: kv.Result) -> Response:
+def _outcome(request_id: str, result: kv.ApplyResult) -> Response:
     return Response(request_id, result.status, result.value, result.reason)
 
 
@@ -251,7 +254,7 @@ class RaftNode:
         self._commit = 0
         self._applied = 0
         self._kv: dict[kv.Key, Any] = {}
-        self._messages: list[Message] = []
+        self._messages: list[RaftMessage] = []
         self._responses: list[Response] = []
         self._now = 0
         self._role = "follower"
@@ -277,7 +280,7 @@ class RaftNode:
         # the boot term; evicting forgets every term up to the current one).
         self._forwarded: OrderedDict[str, int] = OrderedDict()
         self._forward_memory_from = self._term + 1
-        self._step: Callable[[Message], None] = self._step_follower
+        self._step: Callable[[RaftMessage], None] = self._step_follower
         self._tick: Callable[[], None] = self._tick_election
         self._become_follower(self._term, None)
 
@@ -352,11 +355,11 @@ class RaftNode:
         self._tick()
         self._expire()
 
-    def step(self, message: Message) -> None:
+    def step(self, message: RaftMessage) -> None:
         """Handle a message from a peer; messages from unknown peers, addressed
         to another node, or of unknown type are ignored."""
         m = message
-        if not isinstance(m, Message) or m.dst != self._id or m.src not in self._peers:
+        if not isinstance(m, RaftMessage) or m.dst != self._id or m.src not in self._peers:
             return
         if m.type == FORWARD:
             self._on_forward(m)
@@ -554,7 +557,7 @@ class RaftNode:
 
     # ------------------------------------------------------------ step functions
 
-    def _step_follower(self, m: Message) -> None:
+    def _step_follower(self, m: RaftMessage) -> None:
         if m.type in (APPEND, HEARTBEAT):
             self._leader = m.src
             self._election_elapsed = 0
@@ -564,7 +567,7 @@ class RaftNode:
                 self._commit_to(min(m.commit, self._log.last_index))
                 self._send(m.src, HEARTBEAT_RESP, self._term, seq=m.seq)
 
-    def _step_candidate(self, m: Message) -> None:
+    def _step_candidate(self, m: RaftMessage) -> None:
         if m.type in (APPEND, HEARTBEAT):  # someone won this term
             self._become_follower(self._term, m.src)
             self._step_follower(m)
@@ -582,7 +585,7 @@ class RaftNode:
         elif result == "lost":
             self._become_follower(self._term, None)
 
-    def _step_leader(self, m: Message) -> None:
+    def _step_leader(self, m: RaftMessage) -> None:
         if m.type == APPEND_RESP:
             self._recent_active.add(m.src)
             if m.reject:
@@ -599,7 +602,7 @@ class RaftNode:
 
     # ------------------------------------------------------------ elections
 
-    def _on_vote_request(self, m: Message) -> None:
+    def _on_vote_request(self, m: RaftMessage) -> None:
         pre = m.type == PRE_VOTE
         can_vote = (
             self._voted_for == m.src
@@ -619,7 +622,7 @@ class RaftNode:
 
     # ------------------------------------------------------------ replication
 
-    def _on_append(self, m: Message) -> None:
+    def _on_append(self, m: RaftMessage) -> None:
         log = self._log
         if m.index < self._commit:
             # Everything up to our commit index matches any legitimate leader.
@@ -662,7 +665,7 @@ class RaftNode:
         self._commit_to(min(m.commit, last_new))
         self._send(m.src, APPEND_RESP, self._term, index=last_new)
 
-    def _on_append_reject(self, m: Message) -> None:
+    def _on_append_reject(self, m: RaftMessage) -> None:
         peer = m.src
         if m.index != self._next[peer] - 1 or m.index <= self._match[peer]:
             return  # answer to an append sent before the last adjustment
@@ -676,7 +679,7 @@ class RaftNode:
         self._next[peer] = max(self._match[peer] + 1, min(new_next, m.index))
         self._send_append(peer)
 
-    def _on_append_success(self, m: Message) -> None:
+    def _on_append_success(self, m: RaftMessage) -> None:
         peer = m.src
         if m.index > self._match[peer]:
             self._match[peer] = m.index
@@ -754,7 +757,7 @@ class RaftNode:
         index = self._propose_entry(command, request_id)
         if self._bug == "ack-before-commit":  # planted: answer from a speculative kv
             state = dict(self._kv)
-            result = kv.Result("ok")
+            result = kv.ApplyResult("ok")
             for entry in self._log.slice(self._applied + 1):
                 if entry.request_id is not None:
                     result = kv.apply(state, entry.command)
@@ -778,7 +781,7 @@ class RaftNode:
             self._send_append(peer)
         return entry.index
 
-    def _on_forward(self, m: Message) -> None:
+    def _on_forward(self, m: RaftMessage) -> None:
         request_id, command = m.request_id, m.command
         problem = kv.validate(command) if command is not None else "missing field 'command'"
         if problem is not None or command is None:
@@ -857,4 +860,4 @@ class RaftNode:
             self._responses.append(outcome)
 
     def _send(self, dst: str, kind: str, term: int, **fields: Any) -> None:
-        self._messages.append(Message(kind, self._id, dst, term, **fields))
+        self._messages.append(RaftMessage(kind, self._id, dst, term, **fields))

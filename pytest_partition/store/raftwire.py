@@ -1,6 +1,6 @@
 """The data the Raft state machine shares with the outside: wire and disk formats.
 
-:class:`Message` is what nodes send each other, :class:`Entry` and
+:class:`RaftMessage` is what nodes send each other, :class:`Entry` and
 :class:`HardState` are what a node persists. Each has a JSON-ready
 ``to_dict`` form, and parsing (``from_dict``) checks every field, because
 messages arrive from the network and logs from a disk that may be damaged.
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MESSAGE_TYPES", "STATUSES", "Entry", "HardState", "Message"]
+__all__ = ["MESSAGE_TYPES", "STATUSES", "Entry", "HardState", "RaftMessage"]
 
 STATUSES: tuple[str, ...] = ("ok", "unavailable", "indeterminate", "invalid")
 """The values of :attr:`Response.status`."""
@@ -41,7 +41,7 @@ MESSAGE_TYPES: tuple[str, ...] = (
     FORWARD,
     FORWARD_RESP,
 )
-"""Every :attr:`Message.type`; :meth:`Message.from_dict` rejects any other."""
+"""Every :attr:`RaftMessage.type`; :meth:`RaftMessage.from_dict` rejects any other."""
 
 
 def _check_int(data: Mapping[str, Any], name: str, where: str, default: int | None = None) -> int:
@@ -97,7 +97,7 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class Message:
+class RaftMessage:
     """A message between two nodes. Fields beyond ``type``/``src``/``dst``/``term``
     are used per type (unused ones keep their defaults):
 
@@ -159,7 +159,7 @@ class Message:
         }
 
     @classmethod
-    def from_dict(cls, data: object) -> Message:
+    def from_dict(cls, data: object) -> RaftMessage:
         """Parse a message received from the network; ValueError naming the bad field.
 
         Missing optional fields take their defaults; unknown fields are ignored.

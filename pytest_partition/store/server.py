@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from .. import wire
 from ..errors import FAULT_INVALID
+from .transport import PEER_PATH
 
 MAX_BODY = 1 << 20  # 1 MiB: far above any legitimate client request
 MAX_PEER_BODY = 8 << 20  # peers batch messages (a log catch-up can be large)
@@ -34,7 +35,6 @@ MAX_CONNECTIONS = 128
 IDLE_TIMEOUT = 30.0
 MAX_KEY_LENGTH = 1024
 RPC_PATHS = ("/", "/RPC2")
-PEER_PATH = "/peer"
 
 # XML-RPC fault codes of the "specification for fault code interoperability".
 PARSE_ERROR = -32700

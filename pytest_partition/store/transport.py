@@ -15,15 +15,15 @@ import contextlib
 import http.client
 import json
 import socket
-import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..wire import LINGER_RESET
+
 PEER_PATH = "/peer"
 MAX_BATCH_BYTES = 1 << 20  # well under the peer endpoint's limit (server.MAX_PEER_BODY)
-_LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class PeerSender:
@@ -124,5 +124,5 @@ class PeerSender:
         if sock is not None:
             # A reset, not a FIN: what we gave up on must not arrive later.
             with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
         conn.close()

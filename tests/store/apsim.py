@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytest_partition.store.ap import ApConfig, ApNode, Message, Result
+from pytest_partition.store.ap import ApConfig, ApMessage, ApNode, ApResult
 
 
 class ApSim:
@@ -47,8 +47,8 @@ class ApSim:
         self.skew_ms = dict.fromkeys(self.names, 0)
         self.cut_links: set[tuple[str, str]] = set()
         self.sent = self.delivered = self.lost = 0
-        self._queue: list[tuple[int, int, Message]] = []
-        self._held: list[Message] = []
+        self._queue: list[tuple[int, int, ApMessage]] = []
+        self._held: list[ApMessage] = []
         self._seq = 0
         self._restarts = 0
         self.nodes = {name: self._new_node(name) for name in self.names}
@@ -64,9 +64,9 @@ class ApSim:
         """The node's physical clock: simulated time plus its skew."""
         return self.now_ms + self.skew_ms[name]
 
-    def op(self, name: str, f: str, *args: Any) -> Result:
+    def op(self, name: str, f: str, *args: Any) -> ApResult:
         """Run client operation ``f`` on node ``name`` now; its pushes leave at once."""
-        result: Result = getattr(self.nodes[name], f)(*args, self.clock(name))
+        result: ApResult = getattr(self.nodes[name], f)(*args, self.clock(name))
         self._collect(name)
         return result
 
@@ -124,10 +124,10 @@ class ApSim:
         for message in self.nodes[name].outbox():
             self._send(message)
 
-    def _send(self, message: Message) -> None:
+    def _send(self, message: ApMessage) -> None:
         self.sent += 1
         if self.serialize:
-            message = Message.from_dict(json.loads(json.dumps(message.to_dict())))
+            message = ApMessage.from_dict(json.loads(json.dumps(message.to_dict())))
         copies = 2 if self.rng.random() < self.dup_p else 1
         for _ in range(copies):
             if self.rng.random() < self.drop_p:
@@ -135,12 +135,12 @@ class ApSim:
             elif not self._blocked(message):
                 self._enqueue(message)
 
-    def _enqueue(self, message: Message) -> None:
+    def _enqueue(self, message: ApMessage) -> None:
         self._seq += 1
         at = self.now_ms + self.rng.randint(*self.delay_ms)
         heapq.heappush(self._queue, (at, self._seq, message))
 
-    def _blocked(self, message: Message) -> bool:
+    def _blocked(self, message: ApMessage) -> bool:
         if (message.src, message.dst) not in self.cut_links:
             return False
         if self.hold:

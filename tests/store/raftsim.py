@@ -26,8 +26,8 @@ from pytest_partition.store import kv
 from pytest_partition.store.raft import (
     Entry,
     HardState,
-    Message,
     RaftConfig,
+    RaftMessage,
     RaftNode,
     Ready,
     Response,
@@ -177,7 +177,7 @@ class Sim:
         self.nodes: dict[str, RaftNode | None] = {nid: None for nid in self.ids}
         self.cuts: set[tuple[str, str]] = set()
         self.loss: dict[tuple[str, str], float] = {}
-        self.queue: list[tuple[int, int, Message]] = []
+        self.queue: list[tuple[int, int, RaftMessage]] = []
         self.sent = 0
         self.delivered = 0
         self.ops: dict[str, Op] = {}
@@ -261,9 +261,9 @@ class Sim:
 
     recover = heal
 
-    def _send(self, message: Message) -> None:
+    def _send(self, message: RaftMessage) -> None:
         if self.wire:
-            message = Message.from_dict(json.loads(json.dumps(message.to_dict())))
+            message = RaftMessage.from_dict(json.loads(json.dumps(message.to_dict())))
         p = self.loss.get((message.src, message.dst), 0.0)
         copies = 2 if self.duplicate and self.rng.random() < self.duplicate else 1
         for _ in range(copies):
@@ -320,7 +320,7 @@ class Sim:
         self._after()
         return request_id
 
-    def deliver(self, message: Message) -> None:
+    def deliver(self, message: RaftMessage) -> None:
         """Hand ``message`` to its destination now (tests use it to inject copies)."""
         node = self.nodes.get(message.dst)
         if node is None or (message.src, message.dst) in self.cuts:
@@ -432,7 +432,7 @@ class Sim:
                 raise SimViolation(f"{nid}: kv {dict(node.kv)} differs from the log's {state}")
         # Replay the committed log: the result of each write, and every
         # version of every key (index, value) in commit order.
-        results: dict[str, kv.Result] = {}
+        results: dict[str, kv.ApplyResult] = {}
         versions: dict[Any, list[tuple[int, Any]]] = {}
         state = {}
         for entry in committed:

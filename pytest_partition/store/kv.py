@@ -23,6 +23,7 @@ checker written in Python applies.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -67,6 +68,8 @@ def _json_problem(value: object, where: str, depth: int = 0) -> str | None:
     """Why ``value`` would not survive a JSON round trip, or None."""
     if depth > 64:
         return f"{where} is nested too deeply"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} is {value}: NaN and infinities are not values"
     if value is None or isinstance(value, (str, bool, int, float)):
         return None
     if isinstance(value, (list, tuple)):

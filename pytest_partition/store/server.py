@@ -8,14 +8,19 @@ message batches on ``/peer``. A mode's runtime (:mod:`.cp_runtime`,
 Defences, because a node must keep serving with its data intact whatever a
 client sends: bodies above :data:`MAX_BODY` (:data:`MAX_PEER_BODY` on the peer
 endpoint) are refused before they are read
-(HTTP 413), XML with a DTD is refused (no entity expansion can happen),
-malformed XML is a parse-error fault, each connection has an idle timeout,
-and the number of connections served at once is capped.
+(HTTP 413); a document with a DOCTYPE, in any encoding, is refused by the XML
+parser's own declaration handlers before any entity is declared, so no entity
+is ever expanded or fetched; malformed XML is a parse-error fault; a
+refusal never echoes more than a short summary of what it refuses (a key
+nested 1,000 deep must get its fault, not crash the repr); each connection
+has an idle timeout, and the number of connections served at once is capped.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import reprlib
 import socket
 import socketserver
 import sys
@@ -24,6 +29,7 @@ import xmlrpc.client
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Protocol
+from xml.parsers import expat
 
 from .. import wire
 from ..errors import FAULT_INVALID
@@ -67,10 +73,19 @@ class Backend(Protocol):
     def on_peer(self, sender: str, messages: list[Any]) -> None: ...
 
 
+_SUMMARY = reprlib.Repr()
+_SUMMARY.maxstring = _SUMMARY.maxother = 60
+
+
+def shown(value: Any) -> str:
+    """A short repr of a client's value, safe at any size and depth."""
+    return _SUMMARY.repr(value)
+
+
 def _key(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH:
-        raise StoreFault(FAULT_INVALID, f"key {value!r} must be a non-empty string of at most "
-                                        f"{MAX_KEY_LENGTH} characters")
+        raise StoreFault(FAULT_INVALID, f"key {shown(value)} must be a non-empty string of at "
+                                        f"most {MAX_KEY_LENGTH} characters")
     return value
 
 
@@ -81,6 +96,12 @@ def _value(value: Any, depth: int = 0) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and not (
             wire.INT64[0] <= value <= wire.INT64[1]):
         raise StoreFault(FAULT_INVALID, f"integer {value} does not fit in 64 bits")
+    if isinstance(value, float) and not math.isfinite(value):
+        # The team's rule, in both modes: NaN is not a value (it is not equal
+        # to itself, so no history could be checked), nor is infinity (JSON,
+        # the store's format, has neither).
+        raise StoreFault(FAULT_INVALID, f"float {value} cannot be stored: NaN and infinities "
+                                        "are not values")
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list):
@@ -93,7 +114,7 @@ def _value(value: Any, depth: int = 0) -> Any:
 
 def _delta(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise StoreFault(FAULT_INVALID, f"incr delta {value!r} must be an integer")
+        raise StoreFault(FAULT_INVALID, f"incr delta {shown(value)} must be an integer")
     return value
 
 
@@ -111,11 +132,50 @@ METHODS: dict[str, tuple[tuple[str, ...], Callable[..., tuple[Any, ...]]]] = {
 }
 
 
+class _Refused(Exception):
+    """A declaration the XML-RPC parser refuses (raised from expat's handlers)."""
+
+
+def _refuse_declaration(*_args: Any) -> int:
+    raise _Refused("XML with a DTD (a DOCTYPE, entity or notation declaration) is refused")
+
+
+def parse_call(body: bytes) -> tuple[tuple[Any, ...], str | None]:
+    """(params, method name) of an XML-RPC call; StoreFault if refused or malformed.
+
+    Like :func:`xmlrpc.client.loads`, except that any DOCTYPE, entity or
+    notation declaration stops the parse at once, whatever the document's
+    encoding: expat reports them to these handlers after decoding, so no
+    byte pattern can hide one.
+    """
+    unmarshaller = xmlrpc.client.Unmarshaller(use_builtin_types=True)
+    unmarshaller.xml("", "")  # no encoding: expat hands over str, nothing to decode
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse_declaration
+    parser.EntityDeclHandler = _refuse_declaration
+    parser.UnparsedEntityDeclHandler = _refuse_declaration
+    parser.NotationDeclHandler = _refuse_declaration
+    parser.ExternalEntityRefHandler = _refuse_declaration
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = unmarshaller.start
+    parser.EndElementHandler = unmarshaller.end
+    parser.CharacterDataHandler = unmarshaller.data
+    parser.buffer_text = True
+    try:
+        parser.Parse(body, True)
+        params = unmarshaller.close()
+    except _Refused as refused:
+        raise StoreFault(INVALID_REQUEST, str(refused)) from None
+    except Exception as error:  # expat and the unmarshaller raise many types
+        raise StoreFault(PARSE_ERROR, f"malformed XML-RPC request: {error}") from None
+    return params, unmarshaller.getmethodname()
+
+
 def dispatch(backend: Backend, method: str, params: tuple[Any, ...]) -> Any:
     """Check and run one XML-RPC call; raises StoreFault for every refusal."""
     if method not in METHODS:
-        raise StoreFault(METHOD_NOT_FOUND, f"method {method!r} does not exist; the methods are "
-                                           f"{', '.join(METHODS)}")
+        raise StoreFault(METHOD_NOT_FOUND, f"method {shown(method)} does not exist; the methods "
+                                           f"are {', '.join(METHODS)}")
     names, check = METHODS[method]
     if len(params) != len(names):
         raise StoreFault(INVALID_PARAMS, f"{method}({', '.join(names)}) takes {len(names)} "
@@ -177,29 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(204, b"", "text/plain")
 
     def _rpc(self, body: bytes) -> None:
-        if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-            response = _fault(INVALID_REQUEST, "XML with a DTD or entities is refused")
-        else:
-            try:
-                params, method = xmlrpc.client.loads(body, use_builtin_types=True)
-            except Exception as error:  # expat and the unmarshaller raise many types
-                response = _fault(PARSE_ERROR, f"malformed XML-RPC request: {error}")
-            else:
-                if method is None:
-                    response = _fault(INVALID_REQUEST, "the request names no method")
-                else:
-                    response = self._call(str(method), params)
-        self._reply(200, response, "text/xml")
-
-    def _call(self, method: str, params: tuple[Any, ...]) -> bytes:
-        try:
-            result = dispatch(self.server.backend, method, params)
-            return wire.dumps((result,), methodresponse=True).encode()
-        except StoreFault as fault:
-            return _fault(fault.code, fault.message)
-        except Exception as error:  # a bug of ours must not take the node down
-            self.server.log(f"{method}{params!r} failed: {type(error).__name__}: {error}")
-            return _fault(INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")
+        self._reply(200, answer_call(self.server.backend, body, self.server.log), "text/xml")
 
     def _reply(self, status: int, body: bytes, content_type: str, *, close: bool = False) -> None:
         self.send_response(status)
@@ -210,6 +248,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
+
+
+def answer_call(backend: Backend, body: bytes, log: Callable[[str], None]) -> bytes:
+    """The XML-RPC response to one request body: a result or a fault, always."""
+    method = "?"
+    try:
+        params, name = parse_call(body)
+        if name is None:
+            raise StoreFault(INVALID_REQUEST, "the request names no method")
+        method = name
+        result = dispatch(backend, method, params)
+        return wire.dumps((result,), methodresponse=True).encode()
+    except StoreFault as fault:
+        return _fault(fault.code, fault.message)
+    except Exception as error:  # a bug of ours must not take the node down
+        log(f"{shown(method)} failed: {type(error).__name__}: {shown(str(error))}")
+        return _fault(INTERNAL_ERROR,
+                      f"internal error: {type(error).__name__}: {shown(str(error))}")
 
 
 def _fault(code: int, message: str) -> bytes:

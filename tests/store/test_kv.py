@@ -117,3 +117,15 @@ def test_well_formed_commands_validate() -> None:
 def test_only_get_is_a_read() -> None:
     assert kv.is_read({"op": "get", "key": "a"})
     assert not kv.is_read({"op": "put", "key": "a", "value": 1})
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_infinities_are_not_values(number: float) -> None:
+    state: dict[kv.Key, Any] = {"a": 1}
+    for command in ({"op": "put", "key": "a", "value": number},
+                    {"op": "put", "key": "a", "value": [1, {"x": number}]},
+                    {"op": "cas", "key": "a", "expected": number, "new": 2},
+                    {"op": "cas", "key": "a", "expected": 1, "new": number}):
+        result = kv.apply(state, command)
+        assert result.status == "invalid" and "NaN and infinities" in result.reason
+    assert state == {"a": 1}

@@ -113,6 +113,83 @@ def test_entity_expansion_bomb_is_refused(node: tuple[Cluster, int]) -> None:
     still_serving(cluster, port)
 
 
+def put_document(value_xml: str, prolog: str = "") -> str:
+    """A ``put("KEY", <value_xml>)`` call with ``prolog`` between the XML declaration
+    and the root element."""
+    return (f'<?xml version="1.0"?>{prolog}<methodCall><methodName>put</methodName><params>'
+            "<param><value><string>KEY</string></value></param>"
+            f"<param><value>{value_xml}</value></param></params></methodCall>")
+
+
+LAUGHS = put_document(
+    "<string>&e9;</string>",
+    '<!DOCTYPE m [<!ENTITY e0 "lol">'
+    + "".join(f'<!ENTITY e{i} "{("&e" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+    + "]>")
+EXTERNAL = put_document("<string>&x;</string>",
+                        '<!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/hostname">]>')
+BARE_DOCTYPE = put_document("<string>plain</string>", "<!DOCTYPE methodCall>")
+PARAMETER = put_document("<string>plain</string>",
+                         '<!DOCTYPE m [<!ENTITY % p SYSTEM "file:///etc/hostname"> %p;]>')
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("document", [LAUGHS, EXTERNAL, BARE_DOCTYPE, PARAMETER],
+                         ids=["billion-laughs", "external-entity", "bare-doctype",
+                              "parameter-entity"])
+def test_documents_with_a_doctype_are_refused_in_any_encoding(
+        node: tuple[Cluster, int], encoding: str, document: str) -> None:
+    cluster, port = node
+    # (Python's "utf-16" writes a byte order mark; the -le/-be ones do not.)
+    declared = document.replace('<?xml version="1.0"?>',
+                                f'<?xml version="1.0" encoding="{encoding.upper()[:6]}"?>')
+    key = f"doc-{encoding}-{len(document)}"
+    body = declared.replace("KEY", key).encode(encoding)
+    code, text = fault_of(http_post(port, body))
+    assert (code, "DTD" in text) == (-32600, True), text
+    assert rpc_call(port, "get", (key,), 5.0).value is None, "nothing may be written"
+    still_serving(cluster, port)
+
+
+@pytest.mark.parametrize("number", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("method", ["put", "cas-expected", "cas-new"])
+def test_nan_and_infinities_are_not_values(node: tuple[Cluster, int], number: str,
+                                           method: str) -> None:
+    cluster, port = node
+    double = f"<value><double>{number}</double></value>"
+    plain = "<value><string>x</string></value>"
+    params = {"put": [double], "cas-expected": [double, plain],
+              "cas-new": [plain, double]}[method]
+    name, key = method.split("-")[0], f"{method}-{number}"
+    body = (f"<?xml version='1.0'?><methodCall><methodName>{name}</methodName><params>"
+            f"<param><value><string>{key}</string></value></param>"
+            + "".join(f"<param>{p}</param>" for p in params) + "</params></methodCall>").encode()
+    code, text = fault_of(http_post(port, body))
+    assert code == 400 and "NaN and infinities" in text, text
+    assert rpc_call(port, "get", (key,), 5.0).value is None
+    still_serving(cluster, port)
+
+
+def nested(depth: int, leaf: str = "<value><string>x</string></value>") -> str:
+    return "<value><array><data>" * depth + leaf + "</data></array></value>" * depth
+
+
+@pytest.mark.parametrize(("method", "params", "words"), [
+    ("get", [nested(1000)], "key [[[[[["),
+    ("incr", ["<value><string>k</string></value>", nested(1000)], "incr delta [[[[[["),
+    ("put", ["<value><string>k</string></value>", nested(1000)], "nested deeper than 32"),
+    ("put", [nested(20_000), "<value><int>1</int></value>"], "key [[[[[["),
+])
+def test_deeply_nested_arguments_get_a_fault(node: tuple[Cluster, int], method: str,
+                                             params: list[str], words: str) -> None:
+    cluster, port = node
+    body = (f"<?xml version='1.0'?><methodCall><methodName>{method}</methodName><params>"
+            + "".join(f"<param>{p}</param>" for p in params) + "</params></methodCall>").encode()
+    code, text = fault_of(http_post(port, body))
+    assert code == 400 and words in text, text
+    still_serving(cluster, port)
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:

@@ -28,8 +28,8 @@ class ApRuntime(Runtime):
     """An AP node: every request is answered from the local replica at once."""
 
     def __init__(self, name: str, peers: Mapping[str, str], data_dir: str | Path, *,
-                 bug: str | None = None, seed: int = 0, tick_ms: int = 10) -> None:
-        super().__init__(name, peers, tick_ms=tick_ms)
+                 token: str, bug: str | None = None, seed: int = 0, tick_ms: int = 10) -> None:
+        super().__init__(name, peers, token=token, tick_ms=tick_ms)
         self.bug = bug
         self.storage = ApStorage(data_dir)
         snapshot, appended = self.storage.load()

@@ -35,9 +35,9 @@ class CpRuntime(Runtime):
     """A CP node: every client request goes through the consensus."""
 
     def __init__(self, name: str, peers: Mapping[str, str], data_dir: str | Path, *,
-                 bug: str | None = None, seed: int = 0, config: RaftConfig | None = None,
-                 tick_ms: int = 10) -> None:
-        super().__init__(name, peers, tick_ms=tick_ms)
+                 token: str, bug: str | None = None, seed: int = 0,
+                 config: RaftConfig | None = None, tick_ms: int = 10) -> None:
+        super().__init__(name, peers, token=token, tick_ms=tick_ms)
         self.bug = bug
         self.config = config or RaftConfig()
         self.storage = RaftStorage(data_dir)

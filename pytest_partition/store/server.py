@@ -18,6 +18,7 @@ has an idle timeout, and the number of connections served at once is capped.
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 import reprlib
@@ -33,7 +34,7 @@ from xml.parsers import expat
 
 from .. import wire
 from ..errors import FAULT_INVALID
-from .transport import PEER_PATH
+from .transport import PEER_PATH, TOKEN_HEADER
 
 MAX_BODY = 1 << 20  # 1 MiB: far above any legitimate client request
 MAX_PEER_BODY = 8 << 20  # peers batch messages (a log catch-up can be large)
@@ -199,6 +200,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path not in RPC_PATHS and self.path != PEER_PATH:
             self._reply(404, b"no such path; XML-RPC is served on /RPC2\n", "text/plain")
             return
+        if self.path == PEER_PATH and not self.server.token_matches(self.headers[TOKEN_HEADER]):
+            # Before anything of the body is read: a stranger's bytes cost nothing.
+            self._reply(403, b"peer requests need this cluster's token\n", "text/plain",
+                        close=True)
+            return
         length_header = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding") or length_header is None:
             self._reply(411, b"a Content-Length is required\n", "text/plain", close=True)
@@ -278,11 +284,22 @@ class StoreHTTPServer(socketserver.ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int, backend: Backend, log: Callable[[str], None]) -> None:
+    def __init__(self, port: int, backend: Backend, log: Callable[[str], None], *,
+                 peer_token: str) -> None:
+        if not peer_token:
+            raise ValueError("peer_token must be a non-empty secret")
         self.backend = backend
         self.log = log
+        self._token = peer_token.encode()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def token_matches(self, given: str | None) -> bool:
+        """True when a peer request carries this cluster's token."""
+        if given is None:
+            return False
+        # (Headers arrive as latin-1 text; compare bytes in constant time.)
+        return hmac.compare_digest(given.encode("latin-1", "replace"), self._token)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):

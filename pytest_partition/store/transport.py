@@ -1,5 +1,8 @@
 """Peer transport of the reference store: batches of JSON messages over HTTP.
 
+Every batch carries the cluster's token (:data:`TOKEN_HEADER`, from
+``PARTITION_CLUSTER_TOKEN``); the receiving node refuses a batch without it.
+
 One :class:`PeerSender` per peer owns a thread and one kept-alive HTTP
 connection to the peer's link address; the protocol code only enqueues. A
 batch that cannot be delivered within ``timeout`` is dropped and its
@@ -23,13 +26,16 @@ from typing import Any
 from ..wire import LINGER_RESET
 
 PEER_PATH = "/peer"
+#: The header that carries the cluster token on every peer request.
+TOKEN_HEADER = "X-Partition-Cluster-Token"
 MAX_BATCH_BYTES = 1 << 20  # well under the peer endpoint's limit (server.MAX_PEER_BODY)
 
 
 class PeerSender:
     """Deliver messages to one peer, in order, best effort, never blocking the caller."""
 
-    def __init__(self, node: str, peer: str, address: str, *, timeout: float = 0.5,
+    def __init__(self, node: str, peer: str, address: str, *, token: str,
+                 timeout: float = 0.5,
                  max_queue: int = 4096, batch: int = 256,
                  log: Callable[[str], None] = lambda line: None) -> None:
         host, _, port = address.rpartition(":")
@@ -38,6 +44,7 @@ class PeerSender:
         self.host = host or "127.0.0.1"
         self.port = int(port)
         self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", TOKEN_HEADER: token}
         self.batch = batch
         self.log = log
         self.sent = 0
@@ -93,7 +100,7 @@ class PeerSender:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port,
                                                         timeout=self.timeout)
-            self._conn.request("POST", PEER_PATH, body, {"Content-Type": "application/json"})
+            self._conn.request("POST", PEER_PATH, body, self.headers)
             response = self._conn.getresponse()
             response.read()
             if response.status >= 300:

@@ -6,14 +6,20 @@ the node refused it clearly, kept serving, and kept its data.
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 import xmlrpc.client
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pytest_partition import Cluster
 from pytest_partition.client import rpc_call
+from pytest_partition.store.transport import TOKEN_HEADER
 
 MODES = ["cp", "ap"]
 
@@ -27,10 +33,12 @@ def node(request: pytest.FixtureRequest) -> Iterator[tuple[Cluster, int]]:
 
 
 def http_post(port: int, body: bytes, *, path: str = "/RPC2",
-              length: int | None = None, read_timeout: float = 10.0) -> bytes:
+              length: int | None = None, read_timeout: float = 10.0,
+              headers: dict[str, str] | None = None) -> bytes:
     """Send one raw HTTP POST and return the raw reply (headers and body)."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
-            f"Content-Length: {len(body) if length is None else length}\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n{extra}"
             "Connection: close\r\n\r\n").encode()
     chunks = []
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as sock:
@@ -226,11 +234,73 @@ def test_unknown_path_and_method(node: tuple[Cluster, int]) -> None:
     still_serving(cluster, port)
 
 
+def cluster_token(cluster: Cluster, name: str = "n1") -> str:
+    """The token the plugin handed to a node (read from its environment)."""
+    environ = Path(f"/proc/{cluster.nodes[name].pid}/environ").read_bytes()
+    for item in environ.split(b"\0"):
+        key, _, value = item.partition(b"=")
+        if key == b"PARTITION_CLUSTER_TOKEN":
+            return value.decode()
+    raise AssertionError("the node has no PARTITION_CLUSTER_TOKEN")
+
+
+def forged_batch(cluster: Cluster) -> bytes:
+    """What the issue's attacker sent: a message that would overwrite "keep"."""
+    if cluster.mode == "cp":
+        term = cluster.call("n1", "role")["term"] + 1000
+        entry = {"term": term, "index": 1, "command": {"op": "put", "key": "keep",
+                                                       "value": "FORGED"}, "request_id": "x"}
+        message = {"type": "append", "src": "n2", "dst": "n1", "term": term, "index": 0,
+                   "log_term": 0, "entries": [entry], "commit": 1}
+    else:
+        record = {"reg": {"ts": [2**62, 0], "node": "n2", "value": "FORGED"}}
+        message = {"type": "push", "src": "n2", "dst": "n1",
+                   "payload": {"records": {"keep": record}, "ids": {"keep": 1}}}
+    return json.dumps({"from": "n2", "messages": [message]}).encode()
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong", "right+1"])
+def test_peer_requests_without_the_cluster_token_are_refused_unread(
+        node: tuple[Cluster, int], token: str | None) -> None:
+    cluster, port = node
+    if token is not None and "right" in token:
+        token = token.replace("right", cluster_token(cluster))
+    headers = {} if token is None else {TOKEN_HEADER: token}
+    before = cluster.call("n1", "role"), cluster.call("n1", "stats")["malformed_messages"]
+    reply = http_post(port, forged_batch(cluster), path="/peer", headers=headers)
+    assert reply.startswith(b"HTTP/1.1 403"), reply[:80]
+    # Refused before the body is read or parsed: neither JSON nor size matter.
+    assert http_post(port, b"{not json", path="/peer",
+                     headers=headers).startswith(b"HTTP/1.1 403")
+    assert http_post(port, b"{", path="/peer", length=64 << 20, headers=headers,
+                     read_timeout=5.0).startswith(b"HTTP/1.1 403")
+    assert (cluster.call("n1", "role"), cluster.call("n1", "stats")["malformed_messages"]) \
+        == before
+    still_serving(cluster, port)
+    assert cluster.wait_converged(timeout=10)["keep"] == "me"
+
+
+def test_the_store_will_not_start_without_a_cluster_token(tmp_path: Path) -> None:
+    env = {**os.environ, "PARTITION_NODE": "n1", "PARTITION_PORT": "1",
+           "PARTITION_PEERS": "{}", "PARTITION_DATA_DIR": str(tmp_path)}
+    env.pop("PARTITION_CLUSTER_TOKEN", None)
+    for token in (None, ""):
+        if token is not None:
+            env["PARTITION_CLUSTER_TOKEN"] = token
+        done = subprocess.run([sys.executable, "-m", "pytest_partition.store", "--mode", "cp"],
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=30, check=False)
+        assert done.returncode == 2
+        assert "PARTITION_CLUSTER_TOKEN" in done.stderr and "secrets" in done.stderr
+
+
 def test_bad_peer_batches_are_ignored(node: tuple[Cluster, int]) -> None:
     cluster, port = node
-    assert http_post(port, b"{not json", path="/peer").startswith(b"HTTP/1.1 400")
+    token = {TOKEN_HEADER: cluster_token(cluster)}
+    assert http_post(port, b"{not json", path="/peer",
+                     headers=token).startswith(b"HTTP/1.1 400")
     junk = b'{"from": "n2", "messages": [{"type": "nonsense"}, 7, null]}'
-    assert http_post(port, junk, path="/peer").startswith(b"HTTP/1.1 204")
+    assert http_post(port, junk, path="/peer", headers=token).startswith(b"HTTP/1.1 204")
     still_serving(cluster, port)
     assert cluster.call("n1", "stats")["malformed_messages"] >= 3
 

@@ -7,8 +7,8 @@ peer through its peer link, and the peer reports what arrived.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import socket
 import sys

@@ -21,6 +21,12 @@ Fault kinds:
 - ``reject``: the link's listener stops listening (new connections are
   refused by the kernel: ECONNREFUSED) and open connections are reset.
 
+A flood of connections on one link (idle ones, or ones that trickle a byte
+now and then) must not silence the proxy: each link holds at most its share
+of the descriptors the process may open (see :meth:`Proxy.link_capacity`),
+and a connection beyond that sheds the link's oldest connection, never the
+newcomer; the process also raises its descriptor limit to the hard limit.
+
 It is also the cluster's last line of defence against leaks: when its stdin
 reaches EOF (the test process is gone, even after SIGKILL) it kills the
 process groups of the nodes it was told to watch, paused ones included,
@@ -38,6 +44,7 @@ import itertools
 import json
 import os
 import random
+import resource
 import select
 import signal
 import socket
@@ -55,6 +62,11 @@ from .wire import LINGER_RESET, REFUSED_REASON
 HOLD_LIMIT = 1 << 20
 RECV_SIZE = 1 << 16
 BACKLOG = 128
+# Most connections one link holds, descriptors permitting; a client link
+# serves one call per connection, a peer link one or two kept-alive ones.
+MAX_LINK_CONNECTIONS = 256
+# Descriptors kept out of the links' shares (control pipes, epoll, listeners).
+_RESERVED_FDS = 64
 _REFUSED_REPLY = (f"HTTP/1.0 502 {REFUSED_REASON}\r\nContent-Length: 0\r\n"
                   "Connection: close\r\n\r\n").encode("ascii")
 
@@ -130,7 +142,7 @@ class Link:
         self.listener = listener
         self.port: int = listener.getsockname()[1]
         self.listening = True
-        self.conns: set[Conn] = set()
+        self.conns: dict[Conn, None] = {}  # oldest first
         # A client link: the client speaks HTTP first (an XML-RPC call).
         self.http_client = http_client
 
@@ -176,6 +188,8 @@ class Proxy:
         self.latency: dict[Direction, tuple[float, float]] = {}  # seconds, jitter
         self.down: set[str] = set()
         self.watched: set[int] = set()
+        self.fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.shed = 0
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.timer_seq = itertools.count()
         self.control_in = control_in
@@ -311,12 +325,20 @@ class Proxy:
                 ),
                 "bytes_forwarded": self.bytes_forwarded,
                 "accepted": self.accepted,
+                "shed": self.shed,
                 "wakeups": self.wakeups,
             }
         if op == "close":
             self.shutdown()
             return {}
         raise ValueError(f"unknown command {op!r}")
+
+    def link_capacity(self) -> int:
+        """Connections one link may hold: its share of our descriptors (two each)."""
+        if self.fd_limit == resource.RLIM_INFINITY:
+            return MAX_LINK_CONNECTIONS
+        share = (self.fd_limit - _RESERVED_FDS) // (2 * max(1, len(self.links)))
+        return max(8, min(MAX_LINK_CONNECTIONS, share))
 
     def check_upstream(self, port: int) -> int:
         """``port`` unless it is one of our own links (0: not known yet)."""
@@ -405,7 +427,13 @@ class Proxy:
             return
         b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Conn(link, a, b)
-        link.conns.add(conn)
+        if len(link.conns) >= self.link_capacity():
+            # A flood on this link: the connection that has been here longest
+            # goes (a reset both ways), so a new caller always gets through.
+            oldest = next(iter(link.conns))
+            self.close_conn(oldest, reset=(oldest.a, oldest.b))
+            self.shed += 1
+        link.conns[conn] = None
         self.accepted += 1
         self.handlers[conn.afd] = self.handlers[conn.bfd] = (self.on_socket, conn)
         if conn.up.direction in self.cut:
@@ -654,7 +682,7 @@ class Proxy:
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
             self.forget(conn, sock)
-        conn.link.conns.discard(conn)
+        conn.link.conns.pop(conn, None)
 
     # -- shutdown ------------------------------------------------------------------
 
@@ -677,6 +705,14 @@ class Proxy:
         self.links.clear()
 
 
+def _raise_descriptor_limit() -> None:
+    """Take every descriptor the hard limit allows: each connection costs two."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def _connected(sock: socket.socket) -> bool:
     try:
         sock.getpeername()
@@ -692,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Terminal signals belong to the test process; it decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _raise_descriptor_limit()
     proxy = Proxy(random.Random(args.seed), sys.stdin.fileno(), sys.stdout)
     sys.stdout.write(json.dumps({"id": None, "ok": True, "ready": True}) + "\n")
     sys.stdout.flush()

@@ -7,7 +7,10 @@ proxy's own count of held bytes, so no test depends on a sleep.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
+import selectors
 import signal
 import socket
 import struct
@@ -343,6 +346,88 @@ def test_watched_processes_die_with_the_test_process() -> None:
             sleeper.kill()
             sleeper.wait()
         network.close()
+
+
+class Echo:
+    """An echo server in one thread that holds every connection it accepts."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.listener.setblocking(False)
+        self.port = self.listener.getsockname()[1]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while self.running:
+            for key, _ in self.selector.select(0.05):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if sock is self.listener:
+                    with contextlib.suppress(BlockingIOError):
+                        conn, _ = self.listener.accept()
+                        self.selector.register(conn, selectors.EVENT_READ)
+                    continue
+                try:
+                    data = sock.recv(65536)
+                    if data:
+                        sock.sendall(data)
+                        continue
+                except OSError:
+                    pass
+                self.selector.unregister(sock)
+                sock.close()
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=5)
+        for key in list(self.selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        self.selector.close()
+
+
+@contextlib.contextmanager
+def descriptor_limit(soft: int) -> Iterator[None]:
+    old_soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (old_soft, hard))
+
+
+def test_a_flood_of_connections_on_one_link_silences_no_link() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"needs a descriptor hard limit of 4096 or more (it is {hard})")
+    with descriptor_limit(512):  # the proxy starts under a common small soft limit
+        network = Network()
+    echo = Echo()
+    flood: list[socket.socket] = []
+    try:
+        with descriptor_limit(4096):  # this process holds both ends of the flood
+            flooded = network.add_link(CLIENT, "A", echo.port)
+            other = network.add_link("B", "A", echo.port)
+            for _ in range(600):  # idle ones would wait in the kernel (TCP_DEFER_ACCEPT)
+                flood.append(connect(flooded))
+                flood[-1].sendall(b"x")
+            for port in (flooded, other):
+                with connect(port) as sock:
+                    sock.sendall(b"still here")
+                    assert recv_exactly(sock, 10) == b"still here"
+            # The link's oldest connections made way for the new ones.
+            assert network.stats()["shed"] >= 600 - 256
+            with pytest.raises(ConnectionResetError):
+                while flood[0].recv(100):  # (its echoed byte may come first)
+                    pass
+    finally:
+        for sock in flood:
+            sock.close()
+        network.close()
+        echo.close()
 
 
 def test_close_stops_the_proxy_and_frees_the_ports(server: Recorder) -> None:

@@ -12,8 +12,8 @@ from ..errors import FAULT_INVALID
 from .ap import ApMessage, ApNode, ApResult
 from .crdt import record_from_wire, record_to_wire
 from .persist import ApStorage
+from .rpc import StoreFault
 from .runtime import Runtime
-from .server import StoreFault
 
 SNAPSHOT_EVERY_S = 2.0
 

@@ -13,8 +13,8 @@ from typing import Any
 from ..errors import FAULT_INDETERMINATE, FAULT_INVALID, FAULT_UNAVAILABLE
 from .persist import RaftStorage
 from .raft import RaftConfig, RaftMessage, RaftNode, RaftSafetyError, Response
+from .rpc import StoreFault
 from .runtime import Runtime
-from .server import StoreFault
 
 _FAULTS = {
     "invalid": FAULT_INVALID,

@@ -6,11 +6,13 @@ the node refused it clearly, kept serving, and kept its data.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
 import xmlrpc.client
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,6 +197,31 @@ def test_deeply_nested_arguments_get_a_fault(node: tuple[Cluster, int], method: 
             + "".join(f"<param>{p}</param>" for p in params) + "</params></methodCall>").encode()
     code, text = fault_of(http_post(port, body))
     assert code == 400 and words in text, text
+    still_serving(cluster, port)
+
+
+def test_a_flood_of_idle_and_half_sent_connections_does_not_silence_the_node(
+        node: tuple[Cluster, int]) -> None:
+    cluster, port = node
+    flood: list[socket.socket] = []
+    try:
+        # More than the node's connection limit (512), opened at a pace the
+        # node accepts them all: idle ones, and ones that stop mid-request.
+        for number in range(600):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if number % 3 == 0:
+                sock.sendall(b"POST /RPC2 HTTP/1.1\r\nContent-Le")
+            flood.append(sock)
+            time.sleep(0.002)  # a pace the node's accept loop keeps up with, not a wait
+        for sock in flood[::3]:
+            with contextlib.suppress(OSError):
+                sock.send(b"n")  # a trickle: each byte must not buy more time
+        outcomes = [rpc_call(port, "get", ("keep",), 2.0) for _ in range(20)]
+        assert [(o.type, o.value) for o in outcomes] == [("ok", "me")] * 20, \
+            {o.error for o in outcomes}
+    finally:
+        for sock in flood:
+            sock.close()
     still_serving(cluster, port)
 
 

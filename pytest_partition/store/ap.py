@@ -103,7 +103,11 @@ class ApConfig:
     - ``digest_buckets``: fingerprints per digest; 64 keeps a digest near 1 KB
       while a one-key difference costs ~keys/64 versions;
     - ``max_entries_per_message``: most versions or records in one
-      anti-entropy message; larger differences take several rounds.
+      anti-entropy message; larger differences take several rounds;
+    - ``max_message_bytes``: most bytes of records (as JSON) in one push
+      resend or anti-entropy message, beyond its first record: a peer refuses
+      an oversized body, so an unbounded message of big values would be
+      resent, and refused, forever.
     """
 
     push_retry_ms: int = 100
@@ -113,6 +117,7 @@ class ApConfig:
     anti_entropy_ms: int = 50
     digest_buckets: int = 64
     max_entries_per_message: int = 2_000
+    max_message_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
         """Refuse non-positive settings with a message naming the field."""
@@ -219,6 +224,7 @@ class ApNode:
         self._merge_counter = merge_counter_by_total if bug == "lost-update" else merge_counter
         self._retries = bug != "no-anti-entropy"
         self._records: dict[str, Record] = {}
+        self._sizes: dict[str, int] = {}  # JSON bytes of a key's record, once measured
         self._digest = DigestIndex(config.digest_buckets)
         self._clock = HybridClock()
         self._pending: dict[str, dict[str, _Pending]] = {p: {} for p in self._peers}
@@ -399,6 +405,7 @@ class ApNode:
         if self._records.get(key) == record:
             return False
         self._records[key] = record
+        self._sizes.pop(key, None)
         self._digest.update(key, record)
         return True
 
@@ -413,6 +420,22 @@ class ApNode:
                 if len(pending) > self.config.max_pending_pushes:
                     del pending[next(iter(pending))]
             self._send_push(peer, {key: self._push_seq})
+
+    def _size(self, key: str) -> int:
+        size = self._sizes.get(key)
+        if size is None:
+            size = len(json.dumps(record_to_wire(self._records[key]))) + len(key) + 6
+            self._sizes[key] = size
+        return size
+
+    def _within_bytes(self, keys: list[str]) -> list[str]:
+        """The longest prefix of ``keys`` whose records fit one message (at least one)."""
+        total = 0
+        for position, key in enumerate(keys):
+            total += self._size(key)
+            if total > self.config.max_message_bytes and position:
+                return keys[:position]
+        return keys
 
     def _send_push(self, peer: str, ids: dict[str, int]) -> None:
         records = {key: record_to_wire(self._records[key]) for key in ids}
@@ -449,9 +472,13 @@ class ApNode:
             return
         horizon = 2 * self.config.push_retry_max_ms
         for peer, pending in self._pending.items():
-            due = {}
+            due: dict[str, int] = {}
+            size = 0
             for key, entry in pending.items():
                 if self._due(entry.due, now_ms, horizon):
+                    size += self._size(key)
+                    if due and size > self.config.max_message_bytes:
+                        break  # the rest is still due at the next tick
                     entry.attempts += 1
                     entry.due = now_ms + self._backoff(entry.attempts)
                     due[key] = entry.push_id
@@ -577,7 +604,8 @@ class ApNode:
             self._send_records(src, send, [])
 
     def _send_records(self, dst: str, keys: list[str], want: list[str]) -> None:
-        records = {key: record_to_wire(self._records[key]) for key in keys}
+        # What does not fit differs still, and goes in a later round.
+        records = {key: record_to_wire(self._records[key]) for key in self._within_bytes(keys)}
         self.counters["ae_records_sent"] += len(records)
         self.counters["ae_entries_sent"] += len(records) + len(want)
         self._send(dst, "ae_records", {"records": records, "want": want})

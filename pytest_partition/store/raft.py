@@ -14,13 +14,17 @@ Protocol: leader election with randomized timeouts, PreVote (thesis §9.6) and
 CheckQuorum (thesis §6.2) so a healed minority node cannot depose a working
 leader and an isolated leader steps down once a whole quorum period (two
 election timeouts, see :class:`RaftConfig`) went by without a majority; log
-replication with the consistency check and conflict-term backtracking; commit
+replication with the consistency check and conflict-term backtracking, in
+append messages bounded by entries and by bytes (:class:`RaftConfig`), so that
+a follower missing any amount of data catches up one bounded batch per round
+trip instead of being sent one message too large to ever arrive; commit
 by counting only for entries of the leader's own term (§5.4.2), with a no-op
 appended on election; linearizable reads by read-index (thesis §6.4).
 
 The log is never compacted: no snapshots, restart replays the whole log. That
 keeps the state machine small; a test run produces thousands of entries, not
-millions.
+millions. (So a follower's catch-up carries every entry it missed, and takes
+time in proportion to their bytes; a snapshot would carry only the final state.)
 
 Client outcomes (:class:`Response`): ``ok``; ``invalid`` (malformed, or
 applied and rejected by :mod:`kv`, so deterministically no effect);
@@ -91,7 +95,7 @@ ROLES: tuple[str, ...] = ("leader", "follower", "candidate", "pre-candidate")
 NOOP: Mapping[str, Any] = MappingProxyType({"op": "noop"})
 """The command of the entry a new leader appends; never applied to the kv."""
 
-MAX_BATCH = 64  # entries per append message: bounds message size while a follower catches up
+MAX_BATCH = 64  # entries per append message (RaftConfig.max_append_bytes bounds its bytes)
 FORWARD_MEMORY = 8192  # accepted forwarded request ids remembered for definite rejections
 
 
@@ -151,6 +155,10 @@ class RaftConfig:
     A follower campaigns after a random timeout in
     ``[election_ticks, 2 * election_ticks)``; the leader heartbeats every
     ``heartbeat_ticks``; a request is answered within ``request_timeout_ticks``.
+    An append message carries entries up to ``max_append_bytes`` of their JSON
+    (always at least one entry, however large): the peer endpoint refuses
+    bodies above its own limit, and a bounded batch also stays well within the
+    transport's send timeout on a loaded machine.
     With ``check_quorum`` the leader steps down when a whole period of
     ``quorum_ticks`` (0: twice ``election_ticks``) went by without a majority
     answering it. Two election timeouts rather than one: a leader that cannot
@@ -166,11 +174,13 @@ class RaftConfig:
     pre_vote: bool = True
     check_quorum: bool = True
     quorum_ticks: int = 0
+    max_append_bytes: int = 1 << 20
 
     @property
     def quorum_period(self) -> int:
         """Ticks between two checks of the leader's quorum."""
         return self.quorum_ticks or 2 * self.election_ticks
+
 
     def __post_init__(self) -> None:
         if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
@@ -182,6 +192,8 @@ class RaftConfig:
             raise ValueError(
                 f"request_timeout_ticks must be >= 1, got {self.request_timeout_ticks}"
             )
+        if self.max_append_bytes < 1:
+            raise ValueError(f"max_append_bytes must be >= 1, got {self.max_append_bytes}")
 
 
 @dataclass
@@ -266,7 +278,8 @@ class RaftNode:
         # leader-only replication and read-index state, reset by _become_leader
         self._next: dict[str, int] = {}
         self._match: dict[str, int] = {}
-        self._sent: dict[str, int] = {}
+        self._sent: dict[str, int] = {}  # last index sent (in flight or delivered)
+        self._append_at: dict[str, int] = {}  # tick of the last append sent
         self._acked_seq: dict[str, int] = {}
         self._recent_active: set[str] = set()
         self._read_seq = 0
@@ -477,6 +490,7 @@ class RaftNode:
         self._next = {peer: last + 1 for peer in self._peers}
         self._match = {peer: 0 for peer in self._peers}
         self._sent = {peer: 0 for peer in self._peers}
+        self._append_at = {peer: -1 for peer in self._peers}
         self._acked_seq = {peer: 0 for peer in self._peers}
         self._recent_active = set()
         # Commit by counting works only for entries of our own term (§5.4.2):
@@ -565,7 +579,7 @@ class RaftNode:
                 self._on_append(m)
             else:
                 self._commit_to(min(m.commit, self._log.last_index))
-                self._send(m.src, HEARTBEAT_RESP, self._term, seq=m.seq)
+                self._send(m.src, HEARTBEAT_RESP, self._term, seq=m.seq, index=m.index)
 
     def _step_candidate(self, m: RaftMessage) -> None:
         if m.type in (APPEND, HEARTBEAT):  # someone won this term
@@ -597,8 +611,12 @@ class RaftNode:
             if self._acked_seq[m.src] < m.seq <= self._read_seq:  # a bigger seq is bogus
                 self._acked_seq[m.src] = m.seq
                 self._serve_reads()
-            if self._match[m.src] < self._log.last_index:
-                self._send_append(m.src)  # lost appends are retried on heartbeat replies
+            if self._match[m.src] < self._log.last_index and m.index > self._append_at[m.src]:
+                # A heartbeat sent after our last append came back without
+                # that append's answer ahead of it (peers deliver in order):
+                # the append was lost, send again. Resending on every reply
+                # instead would send a slow catch-up batch twice.
+                self._send_append(m.src, retry=True)
 
     # ------------------------------------------------------------ elections
 
@@ -677,7 +695,7 @@ class RaftNode:
             if ours:
                 new_next = ours + 1
         self._next[peer] = max(self._match[peer] + 1, min(new_next, m.index))
-        self._send_append(peer)
+        self._send_append(peer, retry=True)
 
     def _on_append_success(self, m: RaftMessage) -> None:
         peer = m.src
@@ -686,11 +704,20 @@ class RaftNode:
             self._next[peer] = max(self._next[peer], m.index + 1)
             self._maybe_commit()
         if self._sent[peer] < self._log.last_index:
-            self._send_append(peer)  # continue a catch-up that MAX_BATCH cut short
+            self._send_append(peer)  # continue a catch-up that a batch limit cut short
 
-    def _send_append(self, peer: str) -> None:
+    def _send_append(self, peer: str, *, retry: bool = False) -> None:
+        """Send the entries from ``next[peer]`` on, as many as the limits allow.
+
+        Unless ``retry``, an append that would carry only entries already sent
+        is not sent: while a follower catches up, every new proposal would
+        otherwise resend the same full batch and crowd out the catch-up.
+        """
         prev = self._next[peer] - 1
-        entries = tuple(self._log.slice(prev + 1, MAX_BATCH))
+        entries = tuple(self._log.slice(prev + 1, MAX_BATCH, self._cfg.max_append_bytes))
+        if not retry and prev + len(entries) <= self._sent[peer]:
+            return
+        self._append_at[peer] = self._now
         self._send(
             peer,
             APPEND,
@@ -707,7 +734,8 @@ class RaftNode:
             # Cap the commit index at what the peer is known to hold: beyond
             # that its log may still differ from ours.
             commit = min(self._commit, self._match[peer])
-            self._send(peer, HEARTBEAT, self._term, commit=commit, seq=self._read_seq)
+            self._send(peer, HEARTBEAT, self._term, commit=commit, seq=self._read_seq,
+                       index=self._now)
 
     def _maybe_commit(self) -> None:
         index = quorum.committed_index([self._log.last_index, *self._match.values()])

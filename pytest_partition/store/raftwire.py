@@ -109,9 +109,10 @@ class RaftMessage:
     - ``append_resp``: success -> ``index`` = last index now matching the
       leader; ``reject`` -> ``index`` = the rejected ``append.index`` and
       ``hint_index``/``hint_term`` for backtracking a whole term at once.
-    - ``heartbeat``: ``commit`` (capped at what the follower holds) and
-      ``seq``, the leader's latest read-index round; ``heartbeat_resp``
-      echoes ``seq``.
+    - ``heartbeat``: ``commit`` (capped at what the follower holds),
+      ``seq``, the leader's latest read-index round, and ``index``, the
+      leader's tick when it sent the heartbeat; ``heartbeat_resp`` echoes
+      ``seq`` and ``index``.
     - ``forward``: a client request (``request_id``, ``command``) sent by the
       node that received it to the leader it knows of; ``term`` is that node's
       term. ``forward_resp`` carries the outcome back (``status``, ``value``,

@@ -35,12 +35,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..wire import LINGER_RESET, MAX_HEADER
 from .rpc import Backend, answer_call
-from .transport import PEER_PATH, TOKEN_HEADER
+from .transport import MAX_PEER_BODY, PEER_PATH, TOKEN_HEADER
 
 MAX_BODY = 1 << 20  # 1 MiB: far above any legitimate client request
-# A peer batch holds at most MAX_BATCH_BYTES of messages plus one message,
-# and a message at most one client request (< MAX_BODY) encoded as JSON.
-MAX_PEER_BODY = 8 << 20
 MAX_CONNECTIONS = 512
 REQUEST_TIMEOUT = 10.0
 MAX_HEADERS = 100

@@ -28,7 +28,13 @@ from ..wire import LINGER_RESET
 PEER_PATH = "/peer"
 #: The header that carries the cluster token on every peer request.
 TOKEN_HEADER = "X-Partition-Cluster-Token"
-MAX_BATCH_BYTES = 1 << 20  # well under the peer endpoint's limit (server.MAX_PEER_BODY)
+#: The largest peer request body a node reads. The protocols bound their
+#: messages far below it (Raft's appends and the AP store's record messages
+#: to about 1 MiB, beyond one entry or record; one of those holds at most
+#: one client request, itself under 1 MiB, a few times over once escaped).
+MAX_PEER_BODY = 8 << 20
+#: A batch is filled up to this many bytes of messages (or holds one larger one).
+MAX_BATCH_BYTES = 1 << 20
 
 
 class PeerSender:
@@ -53,6 +59,7 @@ class PeerSender:
         self._ready = threading.Condition()
         self._closed = False
         self._conn: http.client.HTTPConnection | None = None
+        self._carried: str | None = None  # encoded, taken from the queue, not yet sent
         self._failing = False
         self._thread = threading.Thread(target=self._run, name=f"send-{peer}", daemon=True)
         self._thread.start()
@@ -79,17 +86,42 @@ class PeerSender:
     def _run(self) -> None:
         while True:
             with self._ready:
-                while not self._queue and not self._closed:
+                while not self._queue and self._carried is None and not self._closed:
                     self._ready.wait()
                 if self._closed:
                     return
-                batch: list[str] = []
-                size = 0
-                while self._queue and len(batch) < self.batch and size < MAX_BATCH_BYTES:
-                    encoded = json.dumps(self._queue.popleft())
-                    batch.append(encoded)
-                    size += len(encoded) + 1
-            self._deliver(batch)
+            batch = self._fill_batch()
+            if batch:
+                self._deliver(batch)
+
+    def _fill_batch(self) -> list[str]:
+        """Messages for one request (encoded): up to MAX_BATCH_BYTES, or one larger one.
+
+        Each message is encoded outside the lock: the protocol, which enqueues
+        under its own lock, must not wait while a big append is encoded.
+        """
+        batch: list[str] = []
+        size = 0
+        while len(batch) < self.batch:
+            encoded, self._carried = self._carried, None
+            if encoded is None:
+                with self._ready:
+                    if not self._queue:
+                        break
+                    message = self._queue.popleft()
+                encoded = json.dumps(message)
+            if len(encoded) > MAX_PEER_BODY - 1024:
+                # The peer would refuse the whole request, again and again.
+                self.dropped += 1
+                self.log(f"send to {self.peer}: dropped a message of {len(encoded)} bytes, "
+                         f"over the peer limit of {MAX_PEER_BODY}")
+                continue
+            if batch and size + len(encoded) > MAX_BATCH_BYTES:
+                self._carried = encoded  # first in the next batch
+                break
+            batch.append(encoded)
+            size += len(encoded) + 1
+        return batch
 
     def _deliver(self, batch: list[str]) -> None:
         # Messages are encoded one by one (above) so that a batch stops at a
@@ -111,8 +143,9 @@ class PeerSender:
                 # What queued up while this batch waited is as stale as the
                 # batch: the protocols resend what still matters, and fresh
                 # messages after a heal must not wait behind a backlog.
-                stale = len(self._queue)
+                stale = len(self._queue) + (self._carried is not None)
                 self._queue.clear()
+                self._carried = None
             self.dropped += len(batch) + stale
             if not self._failing:
                 self.log(f"send to {self.peer} failing: {error}")

@@ -7,7 +7,9 @@ drop or duplicate it, and loses anything that crosses a cut link at send or
 delivery time; with ``hold=True`` it holds such messages instead and lets them
 flow once the link is restored, like the proxy's ``drop`` kind (TCP
 retransmitting into a dead route). All randomness comes from the seed. Every message goes through
-``to_dict`` -> JSON -> ``from_dict``, so payloads are proven serializable.
+``to_dict`` -> JSON -> ``from_dict``, so payloads are proven serializable; with
+``max_message_bytes`` a message whose JSON is larger is lost, as a node's peer
+endpoint refuses an oversized body.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class ApSim:
         dup_p: float = 0.0,
         serialize: bool = True,
         hold: bool = False,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.names = list(names)
         self.seed, self.config, self.bug = seed, config or ApConfig(), bug
@@ -46,7 +49,8 @@ class ApSim:
         self.now_ms = 0
         self.skew_ms = dict.fromkeys(self.names, 0)
         self.cut_links: set[tuple[str, str]] = set()
-        self.sent = self.delivered = self.lost = 0
+        self.sent = self.delivered = self.lost = self.oversized = 0
+        self.max_message_bytes = max_message_bytes
         self._queue: list[tuple[int, int, ApMessage]] = []
         self._held: list[ApMessage] = []
         self._seq = 0
@@ -127,7 +131,11 @@ class ApSim:
     def _send(self, message: ApMessage) -> None:
         self.sent += 1
         if self.serialize:
-            message = ApMessage.from_dict(json.loads(json.dumps(message.to_dict())))
+            text = json.dumps(message.to_dict())
+            if self.max_message_bytes is not None and len(text) > self.max_message_bytes:
+                self.oversized += 1  # the peer refuses the body: lost, every time
+                return
+            message = ApMessage.from_dict(json.loads(text))
         copies = 2 if self.rng.random() < self.dup_p else 1
         for _ in range(copies):
             if self.rng.random() < self.drop_p:

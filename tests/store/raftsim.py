@@ -3,7 +3,9 @@
 Everything runs in one thread on logical time: :meth:`Sim.step` delivers the
 messages due this tick, then ticks every live node. The network delays each
 message by a random number of ticks (so it also reorders), can duplicate
-messages, and obeys cuts (both ways or one way) and per-link loss. Each node
+messages, and obeys cuts (both ways or one way) and per-link loss; with
+``max_message_bytes`` it also loses every message whose JSON is larger, as a
+node's peer endpoint refuses an oversized body. Each node
 "persists" to an in-memory :class:`Disk` following the Ready ordering rule
 (disk first, then send), so :meth:`Sim.crash` and :meth:`Sim.restart` model a
 process that dies and comes back from what it fsynced.
@@ -163,6 +165,7 @@ class Sim:
         bug: str | None = None,
         wire: bool = False,
         strict_acks: bool = True,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.ids = [f"n{i}" for i in range(1, size + 1)]
         self.rng = random.Random(seed)
@@ -172,6 +175,9 @@ class Sim:
         self.bug = bug
         self.wire = wire  # round-trip every message through JSON, as the server does
         self.strict_acks = strict_acks  # an "ok" write must be committed when answered
+        self.max_message_bytes = max_message_bytes
+        self.bytes_sent: dict[tuple[str, str], int] = {}  # JSON bytes per link (when measured)
+        self.oversized = 0
         self.now = 0
         self.disks = {nid: Disk() for nid in self.ids}
         self.nodes: dict[str, RaftNode | None] = {nid: None for nid in self.ids}
@@ -262,8 +268,14 @@ class Sim:
     recover = heal
 
     def _send(self, message: RaftMessage) -> None:
-        if self.wire:
-            message = RaftMessage.from_dict(json.loads(json.dumps(message.to_dict())))
+        if self.wire or self.max_message_bytes is not None:
+            text = json.dumps(message.to_dict())
+            link = (message.src, message.dst)
+            self.bytes_sent[link] = self.bytes_sent.get(link, 0) + len(text)
+            if self.max_message_bytes is not None and len(text) > self.max_message_bytes:
+                self.oversized += 1
+                return
+            message = RaftMessage.from_dict(json.loads(text))
         p = self.loss.get((message.src, message.dst), 0.0)
         copies = 2 if self.duplicate and self.rng.random() < self.duplicate else 1
         for _ in range(copies):

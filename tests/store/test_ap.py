@@ -178,6 +178,21 @@ def loaded_pair(keys: int) -> ApSim:
     return sim
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_replica_catches_up_on_big_values_through_messages_the_peer_accepts(
+        seed: int) -> None:
+    # The peer endpoint refuses a body over 2 MiB: 40 values of 100 KB must
+    # travel in several bounded messages, by pushes and by anti-entropy alike.
+    sim = ApSim(seed=seed, max_message_bytes=2 << 20, delay_ms=(1, 20))
+    sim.isolate("C")
+    for number in range(40):
+        assert sim.op("A", "put", f"k{number}", f"{number}" + "x" * 100_000).status == "ok"
+    sim.run(2_000)
+    sim.heal()
+    assert sim.run_until_converged(5_000) is not None
+    assert sim.oversized == 0
+
+
 def test_anti_entropy_between_equal_replicas_sends_only_digests() -> None:
     sim = loaded_pair(1_000)
     before = {n: dict(node.counters) for n, node in sim.nodes.items()}

@@ -166,6 +166,73 @@ def test_writes_replicate_to_every_node() -> None:
     assert sim.node(leader).commit_index == len(logs[0])
 
 
+BIG = "x" * 100_000  # ~100 KB of JSON per entry: ten fill one append (1 MiB)
+
+
+def isolated_follower_misses(sim: Sim, writes: int) -> tuple[str, str]:
+    """Cut a follower off while ``writes`` big values commit; return (leader, follower)."""
+    leader = sim.wait_stable()
+    follower = others(sim, leader)[0]
+    sim.isolate(follower)
+    for value in range(writes):
+        assert sim.request(leader, put(f"{value}{BIG}", f"k{value % 4}")).status == "ok"
+    return leader, follower
+
+
+@pytest.mark.parametrize("writes", [4, 40])
+def test_a_follower_catches_up_any_gap_through_messages_the_peer_accepts(writes: int) -> None:
+    # The peer endpoint loses a message over 2 MiB, as a node refuses an
+    # oversized body: one append holding a 4 MB gap would never arrive.
+    sim = Sim(3, seed=5, max_message_bytes=2 << 20)
+    leader, follower = isolated_follower_misses(sim, writes)
+    sim.heal()
+    target = sim.node(leader).commit_index
+    sim.run_until(lambda: sim.node(follower).commit_index >= target, 20 * ELECTION)
+    assert sim.oversized == 0
+    assert sim.node(follower).kv == sim.node(leader).kv
+
+
+def test_appends_are_bounded_by_bytes_but_always_carry_an_entry() -> None:
+    config = RaftConfig(max_append_bytes=150_000)
+    sim = Sim(3, seed=6, config=config, max_message_bytes=400_000)
+    leader, follower = isolated_follower_misses(sim, 6)
+    huge = "y" * 300_000  # larger than max_append_bytes on its own
+    assert sim.request(leader, put(huge, "huge")).status == "ok"
+    sim.heal()
+    target = sim.node(leader).commit_index
+    sizes: list[int] = []
+    real_send = sim._send
+
+    def measured(message: RaftMessage) -> None:
+        if message.type == "append" and message.entries:
+            sizes.append(sum(len(json.dumps(e.to_dict())) for e in message.entries))
+            assert len(message.entries) == 1 or sizes[-1] <= config.max_append_bytes
+        real_send(message)
+
+    sim._send = measured  # type: ignore[method-assign]
+    sim.run_until(lambda: sim.node(follower).commit_index >= target, 20 * ELECTION)
+    assert max(sizes) > config.max_append_bytes  # the huge entry went, alone
+    assert sim.node(follower).kv["huge"] == huge
+
+
+def test_catching_up_under_new_writes_sends_each_entry_about_once() -> None:
+    # Each new proposal used to resend the whole batch from the follower's
+    # next index: a follower behind by a lot got the same megabyte per write.
+    sim = Sim(3, seed=7, min_delay=2, max_delay=4, max_message_bytes=2 << 20)
+    leader, follower = isolated_follower_misses(sim, 40)
+    sim.heal()
+    sim.bytes_sent.clear()
+    target = sim.node(leader).commit_index
+    written = 0
+    while sim.node(follower).commit_index < target:
+        sim.submit(leader, put(written, "small"))  # a write per tick meanwhile
+        written += 1
+        sim.step()
+        assert written < 20 * ELECTION, "the follower never caught up"
+    gap = 40 * len(BIG)
+    assert sim.bytes_sent[(leader, follower)] < 2 * gap
+
+
 def test_commit_by_counting_only_for_entries_of_the_current_term() -> None:
     """Raft §5.4.2 / Figure 8: a majority holding an old-term entry is not enough."""
     peers = ["n1", "n2", "n3", "n4", "n5"]
@@ -747,3 +814,5 @@ def test_config_is_validated() -> None:
         RaftConfig(election_ticks=5, heartbeat_ticks=5)
     with pytest.raises(ValueError, match="request_timeout_ticks"):
         RaftConfig(request_timeout_ticks=0)
+    with pytest.raises(ValueError, match="max_append_bytes must be >= 1"):
+        RaftConfig(max_append_bytes=0)

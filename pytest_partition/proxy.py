@@ -30,7 +30,9 @@ newcomer; the process also raises its descriptor limit to the hard limit.
 It is also the cluster's last line of defence against leaks: when its stdin
 reaches EOF (the test process is gone, even after SIGKILL) it kills the
 process groups of the nodes it was told to watch, paused ones included,
-then exits.
+then exits. A :class:`Deputy`, forked at start, does the same if the proxy
+itself died first: a paused node cannot see its own stdin close, so without
+it a node paused when the proxy was killed would stay stopped forever.
 """
 
 from __future__ import annotations
@@ -178,8 +180,10 @@ def bind_listener(avoid: frozenset[int] = frozenset()) -> socket.socket:
 class Proxy:
     """The loop owning every link, connection and timer (epoll, one thread)."""
 
-    def __init__(self, rng: random.Random, control_in: int, control_out: Any) -> None:
+    def __init__(self, rng: random.Random, control_in: int, control_out: Any,
+                 deputy: Deputy | None = None) -> None:
         self.rng = rng
+        self.deputy = deputy
         self.epoll = select.epoll()
         # fd -> (handler, argument): the loop dispatches on this table.
         self.handlers: dict[int, tuple[Callable[[Any, int, int], None], Any]] = {}
@@ -312,9 +316,13 @@ class Proxy:
             return {}
         if op == "watch":
             self.watched.add(int(command["pid"]))
+            if self.deputy is not None:
+                self.deputy.tell(f"watch {int(command['pid'])}")
             return {}
         if op == "unwatch":
             self.watched.discard(int(command["pid"]))
+            if self.deputy is not None:
+                self.deputy.tell(f"unwatch {int(command['pid'])}")
             return {}
         if op == "stats":
             return {
@@ -688,21 +696,115 @@ class Proxy:
 
     def kill_watched(self) -> None:
         for pid in sorted(self.watched):
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                    break
-                except (ProcessLookupError, PermissionError):
-                    continue
+            _kill_group(pid)
         self.watched.clear()
 
     def shutdown(self) -> None:
+        if self.deputy is not None:
+            self.deputy.tell("done")  # we are leaving in order: nothing left to stand in for
         self.running = False
         for link in self.links.values():
             for conn in list(link.conns):
                 self.close_conn(conn, reset=(conn.a, conn.b))
             link.listener.close()
         self.links.clear()
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (or the process alone); stopped
+    processes die of it too."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class Deputy:
+    """The proxy's stand-in as watchdog, in a process forked from it at start.
+
+    The proxy tells it which process groups it watches. It kills them (if
+    they are still the processes it was told of) once both the test process
+    is gone (the proxy's stdin, which the deputy shares, closed) and the
+    proxy is gone without saying ``done`` (an orderly shutdown says it, and
+    handles the nodes itself). It never reads the proxy's commands while the
+    proxy lives, and once the proxy is gone it reads and discards them, so a
+    test process that still writes commands is never blocked by a full pipe.
+    """
+
+    def __init__(self, control_in: int) -> None:
+        feed_in, self._feed = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the deputy
+            os.close(self._feed)
+            code = 1
+            try:
+                _stand_in(control_in, feed_in)
+                code = 0
+            finally:
+                os._exit(code)  # never the parent's atexit handlers or buffers
+        os.close(feed_in)
+        os.set_blocking(self._feed, False)  # the proxy's loop must never wait on it
+
+    def tell(self, line: str) -> None:
+        """Pass ``watch PID``, ``unwatch PID`` or ``done`` on (lost if it is gone)."""
+        with contextlib.suppress(OSError):
+            os.write(self._feed, line.encode() + b"\n")
+
+
+def _stand_in(control_in: int, feed_in: int) -> None:
+    """The deputy's loop (see :class:`Deputy`)."""
+    # The replies pipe is the proxy's alone: if the proxy dies, the test
+    # process must read its end of file, not wait on our copy.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    watched: dict[int, str | None] = {}
+    proxy_alive = owner_alive = True
+    pending = b""
+    poller = select.poll()
+    poller.register(feed_in, select.POLLIN)
+    poller.register(control_in, 0)  # 0: woken only when the writer (the test process) is gone
+    while True:
+        for fd, _ in poller.poll():
+            if fd == feed_in:
+                chunk = os.read(feed_in, RECV_SIZE)
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        word, _, number = line.decode().partition(" ")
+                        if word == "done":
+                            return
+                        if word == "watch":
+                            watched[int(number)] = _start_time(int(number))
+                        elif word == "unwatch":
+                            watched.pop(int(number), None)
+                    continue
+                proxy_alive = False  # it died without a word
+                poller.unregister(feed_in)
+                if owner_alive:
+                    poller.modify(control_in, select.POLLIN)
+                    continue
+            elif proxy_alive:
+                owner_alive = False  # the proxy will see it too, and act
+                poller.unregister(control_in)
+                continue
+            elif os.read(control_in, RECV_SIZE):
+                continue  # a command for the dead proxy: dropped
+            for pid, started in watched.items():
+                if started is not None and _start_time(pid) == started:  # not a reused pid
+                    _kill_group(pid)
+            return
 
 
 def _raise_descriptor_limit() -> None:
@@ -729,7 +831,9 @@ def main(argv: list[str] | None = None) -> int:
     # Terminal signals belong to the test process; it decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _raise_descriptor_limit()
-    proxy = Proxy(random.Random(args.seed), sys.stdin.fileno(), sys.stdout)
+    deputy = Deputy(sys.stdin.fileno())  # before anything is buffered or opened
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # it is reaped by the kernel when it ends
+    proxy = Proxy(random.Random(args.seed), sys.stdin.fileno(), sys.stdout, deputy)
     sys.stdout.write(json.dumps({"id": None, "ok": True, "ready": True}) + "\n")
     sys.stdout.flush()
     proxy.run()

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from tests_support import alive
 
 from pytest_partition import eventually
 from pytest_partition.client import rpc_call
@@ -428,6 +429,53 @@ def test_a_flood_of_connections_on_one_link_silences_no_link() -> None:
             sock.close()
         network.close()
         echo.close()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+    return found
+
+
+def test_a_paused_node_dies_with_the_test_process_even_if_the_proxy_died_first() -> None:
+    network = Network()
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        os.kill(sleeper.pid, signal.SIGSTOP)  # a paused node cannot see EOF itself
+        network.watch(sleeper.pid)
+        deputies = children_of(network._proc.pid)
+        network._proc.kill()  # the proxy is gone first: killed, or out of memory
+        network._proc.wait(timeout=10)
+        assert sleeper.poll() is None, "only the test process's death kills the nodes"
+        assert network._proc.stdin is not None
+        network._proc.stdin.close()  # what the kernel does when pytest dies
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL
+        eventually(lambda: not any(alive(deputy) for deputy in deputies))
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+        network.close()
+
+
+def test_closing_the_network_kills_nothing_and_leaves_no_process() -> None:
+    network = Network()
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        network.watch(sleeper.pid)
+        deputies = children_of(network._proc.pid)
+        assert len(deputies) == 1
+        network.close()  # an orderly end: the test process stops its nodes itself
+        eventually(lambda: not alive(deputies[0]))
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_close_stops_the_proxy_and_frees_the_ports(server: Recorder) -> None:

@@ -332,23 +332,6 @@ def test_bad_arguments_are_clear_errors(net: Network) -> None:
         net.set_latency([("A", "B")], ms=-1)
 
 
-def test_watched_processes_die_with_the_test_process() -> None:
-    network = Network()
-    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    try:
-        os.kill(sleeper.pid, signal.SIGSTOP)  # a paused node cannot see EOF itself
-        network.watch(sleeper.pid)
-        assert network._proc.stdin is not None
-        network._proc.stdin.close()  # what the kernel does when pytest dies
-        assert sleeper.wait(timeout=10) == -signal.SIGKILL
-        assert network._proc.wait(timeout=10) == 0
-    finally:
-        if sleeper.poll() is None:
-            sleeper.kill()
-            sleeper.wait()
-        network.close()
-
-
 class Echo:
     """An echo server in one thread that holds every connection it accepts."""
 
@@ -442,19 +425,22 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
-def test_a_paused_node_dies_with_the_test_process_even_if_the_proxy_died_first() -> None:
+@pytest.mark.parametrize("proxy_dies_first", [False, True])
+def test_watched_processes_die_with_the_test_process(proxy_dies_first: bool) -> None:
     network = Network()
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         os.kill(sleeper.pid, signal.SIGSTOP)  # a paused node cannot see EOF itself
         network.watch(sleeper.pid)
         deputies = children_of(network._proc.pid)
-        network._proc.kill()  # the proxy is gone first: killed, or out of memory
-        network._proc.wait(timeout=10)
-        assert sleeper.poll() is None, "only the test process's death kills the nodes"
+        if proxy_dies_first:  # killed, or out of memory: its deputy stands in
+            network._proc.kill()
+            network._proc.wait(timeout=10)
+            assert sleeper.poll() is None, "only the test process's death kills the nodes"
         assert network._proc.stdin is not None
         network._proc.stdin.close()  # what the kernel does when pytest dies
         assert sleeper.wait(timeout=10) == -signal.SIGKILL
+        assert network._proc.wait(timeout=10) == (-signal.SIGKILL if proxy_dies_first else 0)
         eventually(lambda: not any(alive(deputy) for deputy in deputies))
     finally:
         if sleeper.poll() is None:

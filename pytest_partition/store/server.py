@@ -35,11 +35,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..wire import LINGER_RESET, MAX_HEADER
 from .rpc import Backend, answer_call
-from .transport import MAX_PEER_BODY, PEER_PATH, TOKEN_HEADER
+from .transport import MAX_PEER_BODY, PEER_PATH, REQUEST_TIMEOUT, TOKEN_HEADER
 
 MAX_BODY = 1 << 20  # 1 MiB: far above any legitimate client request
 MAX_CONNECTIONS = 512
-REQUEST_TIMEOUT = 10.0
 MAX_HEADERS = 100
 CLIENT_WORKERS = 128  # a CP call may wait for the consensus: many may wait at once
 PEER_WORKERS = 8

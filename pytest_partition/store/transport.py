@@ -19,6 +19,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,6 +36,10 @@ TOKEN_HEADER = "X-Partition-Cluster-Token"
 MAX_PEER_BODY = 8 << 20
 #: A batch is filled up to this many bytes of messages (or holds one larger one).
 MAX_BATCH_BYTES = 1 << 20
+#: A node closes a connection that has not brought a whole request within
+#: this many seconds of being ready for one; a sender whose connection sat
+#: idle for half of it opens a fresh one rather than lose a batch to the close.
+REQUEST_TIMEOUT = 10.0
 
 
 class PeerSender:
@@ -60,6 +65,7 @@ class PeerSender:
         self._closed = False
         self._conn: http.client.HTTPConnection | None = None
         self._carried: str | None = None  # encoded, taken from the queue, not yet sent
+        self._used = 0.0  # when the connection last delivered a batch
         self._failing = False
         self._thread = threading.Thread(target=self._run, name=f"send-{peer}", daemon=True)
         self._thread.start()
@@ -128,6 +134,9 @@ class PeerSender:
         # size the peer accepts; here they are only joined.
         body = (f'{{"from": {json.dumps(self.node)}, "messages": ['
                 + ",".join(batch) + "]}").encode()
+        if self._conn is not None and time.monotonic() - self._used > REQUEST_TIMEOUT / 2:
+            # (A vote between two followers may come after a long silence.)
+            self._abort()
         try:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port,
@@ -151,6 +160,7 @@ class PeerSender:
                 self.log(f"send to {self.peer} failing: {error}")
                 self._failing = True
             return
+        self._used = time.monotonic()
         self.sent += len(batch)
         if self._failing:
             self.log(f"send to {self.peer} works again")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 
 from pytest_partition import eventually
+from pytest_partition.store import server as server_module
+from pytest_partition.store import transport as transport_module
 from pytest_partition.store.server import StoreHTTPServer
 from pytest_partition.store.transport import MAX_BATCH_BYTES, MAX_PEER_BODY, PeerSender
 
@@ -73,5 +76,39 @@ def test_a_sender_with_the_wrong_token_is_refused_and_says_so(
         eventually(lambda: sender.dropped == 1, timeout=10)
         assert backend.batches == []
         assert any("HTTP 403" in line for line in lines)
+    finally:
+        sender.close()
+
+
+def test_a_connection_left_idle_is_replaced_before_the_peer_closes_it(
+        receiver: tuple[Recorder, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A vote between two CP followers can follow minutes of silence on their
+    # connection; the node has closed it by then, and the vote must not be lost.
+    monkeypatch.setattr(server_module, "REQUEST_TIMEOUT", 0.4)
+    monkeypatch.setattr(server_module, "_REAP_INTERVAL", 0.05)
+    monkeypatch.setattr(transport_module, "REQUEST_TIMEOUT", 0.4)
+    backend, port = receiver
+    lines: list[str] = []
+    sender = PeerSender("n1", "n2", f"127.0.0.1:{port}", token=TOKEN, timeout=5.0,
+                        log=lines.append)
+    try:
+        sender.send([{"n": 0}])
+        eventually(lambda: len(backend.batches) == 1, timeout=10)
+        conn = sender._conn
+        assert conn is not None and conn.sock is not None
+        first = conn.sock
+
+        def closed_by_the_node() -> bool:
+            try:
+                return first.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+
+        eventually(closed_by_the_node, timeout=10)
+        sender.send([{"n": 1}])
+        eventually(lambda: len(backend.batches) == 2, timeout=10)
+        assert (sender.dropped, lines) == (0, [])
     finally:
         sender.close()

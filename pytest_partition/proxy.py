@@ -420,6 +420,11 @@ class Proxy:
                 # instead of spinning on it.
                 self.rest_listener(link)
             return  # otherwise nothing to accept (the client gave up)
+        if a.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            # Reset before we took it: a sender that gave up (across a cut,
+            # say). Its bytes still wait in the socket; none may arrive.
+            a.close()
+            return
         # Accepted sockets inherit TCP_NODELAY from the listener, and the
         # upstream socket is non-blocking from birth: fewer syscalls.
         a.setblocking(False)

@@ -23,7 +23,7 @@ Fault kinds:
 
 A flood of connections on one link (idle ones, or ones that trickle a byte
 now and then) must not silence the proxy: each link holds at most its share
-of the descriptors the process may open (see :meth:`Proxy.link_capacity`),
+of the descriptors the process may open (see :meth:`Proxy.share_descriptors`),
 and a connection beyond that sheds the link's oldest connection, never the
 newcomer; the process also raises its descriptor limit to the hard limit.
 
@@ -193,6 +193,7 @@ class Proxy:
         self.down: set[str] = set()
         self.watched: set[int] = set()
         self.fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.link_capacity = MAX_LINK_CONNECTIONS
         self.shed = 0
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.timer_seq = itertools.count()
@@ -278,6 +279,7 @@ class Proxy:
                 listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
             link = Link(src, dst, upstream, listener, http_client)
             self.links[(src, dst)] = link
+            self.share_descriptors()
             fd = link.listener.fileno()
             self.handlers[fd] = (self.on_listener, link)
             self.epoll.register(fd, select.EPOLLIN)
@@ -341,12 +343,14 @@ class Proxy:
             return {}
         raise ValueError(f"unknown command {op!r}")
 
-    def link_capacity(self) -> int:
-        """Connections one link may hold: its share of our descriptors (two each)."""
+    def share_descriptors(self) -> None:
+        """Set the connections one link may hold: its share of our descriptors
+        (two per connection), at most MAX_LINK_CONNECTIONS."""
         if self.fd_limit == resource.RLIM_INFINITY:
-            return MAX_LINK_CONNECTIONS
+            self.link_capacity = MAX_LINK_CONNECTIONS
+            return
         share = (self.fd_limit - _RESERVED_FDS) // (2 * max(1, len(self.links)))
-        return max(8, min(MAX_LINK_CONNECTIONS, share))
+        self.link_capacity = max(8, min(MAX_LINK_CONNECTIONS, share))
 
     def check_upstream(self, port: int) -> int:
         """``port`` unless it is one of our own links (0: not known yet)."""
@@ -440,7 +444,7 @@ class Proxy:
             return
         b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Conn(link, a, b)
-        if len(link.conns) >= self.link_capacity():
+        if len(link.conns) >= self.link_capacity:
             # A flood on this link: the connection that has been here longest
             # goes (a reset both ways), so a new caller always gets through.
             oldest = next(iter(link.conns))

@@ -184,7 +184,7 @@ def test_a_request_being_served_is_never_shed(
 ])
 def test_requests_the_server_refuses(served: tuple[StoreHTTPServer, Backend, int],
                                      data: bytes, status: bytes) -> None:
-    server, backend, port = served
+    _, backend, port = served
     reply = exchange(port, data)
     assert reply.split(b" ", 2)[1] == status, reply[:100]
     if status == b"204":

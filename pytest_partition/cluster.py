@@ -14,6 +14,7 @@ import json
 import os
 import random
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -150,6 +151,9 @@ class Cluster:
         self.history = History()
         self.partition_now: Partition | None = None
         self.nodes: dict[str, Node] = {}
+        # The nodes' shared secret for their peer traffic (the node contract).
+        # Not derived from the seed: a seed is printed for replays.
+        self._token = secrets.token_hex(16)
         self._workdir_arg = Path(workdir) if workdir is not None else None
         self._keep_workdir = keep_workdir
         self._own_workdir = False
@@ -276,6 +280,7 @@ class Cluster:
             PARTITION_PEERS=json.dumps(peers),
             PARTITION_DATA_DIR=str(node.data_dir),
             PARTITION_SEED=str(derive_seed(self.seed, "node", node.name)),
+            PARTITION_CLUSTER_TOKEN=self._token,
             PYTHONUNBUFFERED="1",
         )
         return env

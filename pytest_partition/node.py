@@ -75,7 +75,7 @@ def bug_problem(mode: str, bug: object) -> str | None:
 
 #: The environment variables the plugin sets for each node (the node contract).
 CONTRACT_VARIABLES = ("PARTITION_NODE", "PARTITION_PORT", "PARTITION_PEERS", "PARTITION_DATA_DIR",
-                      "PARTITION_SEED")
+                      "PARTITION_SEED", "PARTITION_CLUSTER_TOKEN")
 _ENV_ACCEPTED = "accepted: a mapping of environment variable names to strings"
 
 

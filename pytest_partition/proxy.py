@@ -21,10 +21,18 @@ Fault kinds:
 - ``reject``: the link's listener stops listening (new connections are
   refused by the kernel: ECONNREFUSED) and open connections are reset.
 
+A flood of connections on one link (idle ones, or ones that trickle a byte
+now and then) must not silence the proxy: each link holds at most its share
+of the descriptors the process may open (see :meth:`Proxy.share_descriptors`),
+and a connection beyond that sheds the link's oldest connection, never the
+newcomer; the process also raises its descriptor limit to the hard limit.
+
 It is also the cluster's last line of defence against leaks: when its stdin
 reaches EOF (the test process is gone, even after SIGKILL) it kills the
 process groups of the nodes it was told to watch, paused ones included,
-then exits.
+then exits. A :class:`Deputy`, forked at start, does the same if the proxy
+itself died first: a paused node cannot see its own stdin close, so without
+it a node paused when the proxy was killed would stay stopped forever.
 """
 
 from __future__ import annotations
@@ -38,10 +46,10 @@ import itertools
 import json
 import os
 import random
+import resource
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 from collections import deque
@@ -49,14 +57,18 @@ from collections.abc import Callable
 from typing import Any
 
 from .durations import MAX_SECONDS
-from .wire import REFUSED_REASON
+from .wire import LINGER_RESET, REFUSED_REASON
 
 # Stop reading from a source once this many bytes wait for delivery: the
 # sender then feels back-pressure, as behind a dead route.
 HOLD_LIMIT = 1 << 20
 RECV_SIZE = 1 << 16
 BACKLOG = 128
-_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+# Most connections one link holds, descriptors permitting; a client link
+# serves one call per connection, a peer link one or two kept-alive ones.
+MAX_LINK_CONNECTIONS = 256
+# Descriptors kept out of the links' shares (control pipes, epoll, listeners).
+_RESERVED_FDS = 64
 _REFUSED_REPLY = (f"HTTP/1.0 502 {REFUSED_REASON}\r\nContent-Length: 0\r\n"
                   "Connection: close\r\n\r\n").encode("ascii")
 
@@ -132,7 +144,7 @@ class Link:
         self.listener = listener
         self.port: int = listener.getsockname()[1]
         self.listening = True
-        self.conns: set[Conn] = set()
+        self.conns: dict[Conn, None] = {}  # oldest first
         # A client link: the client speaks HTTP first (an XML-RPC call).
         self.http_client = http_client
 
@@ -168,8 +180,10 @@ def bind_listener(avoid: frozenset[int] = frozenset()) -> socket.socket:
 class Proxy:
     """The loop owning every link, connection and timer (epoll, one thread)."""
 
-    def __init__(self, rng: random.Random, control_in: int, control_out: Any) -> None:
+    def __init__(self, rng: random.Random, control_in: int, control_out: Any,
+                 deputy: Deputy | None = None) -> None:
         self.rng = rng
+        self.deputy = deputy
         self.epoll = select.epoll()
         # fd -> (handler, argument): the loop dispatches on this table.
         self.handlers: dict[int, tuple[Callable[[Any, int, int], None], Any]] = {}
@@ -178,6 +192,9 @@ class Proxy:
         self.latency: dict[Direction, tuple[float, float]] = {}  # seconds, jitter
         self.down: set[str] = set()
         self.watched: set[int] = set()
+        self.fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        self.link_capacity = MAX_LINK_CONNECTIONS
+        self.shed = 0
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self.timer_seq = itertools.count()
         self.control_in = control_in
@@ -262,6 +279,7 @@ class Proxy:
                 listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
             link = Link(src, dst, upstream, listener, http_client)
             self.links[(src, dst)] = link
+            self.share_descriptors()
             fd = link.listener.fileno()
             self.handlers[fd] = (self.on_listener, link)
             self.epoll.register(fd, select.EPOLLIN)
@@ -309,9 +327,13 @@ class Proxy:
             return {}
         if op == "watch":
             self.watched.add(int(command["pid"]))
+            if self.deputy is not None:
+                self.deputy.tell(f"watch {int(command['pid'])}")
             return {}
         if op == "unwatch":
             self.watched.discard(int(command["pid"]))
+            if self.deputy is not None:
+                self.deputy.tell(f"unwatch {int(command['pid'])}")
             return {}
         if op == "stats":
             return {
@@ -322,12 +344,22 @@ class Proxy:
                 ),
                 "bytes_forwarded": self.bytes_forwarded,
                 "accepted": self.accepted,
+                "shed": self.shed,
                 "wakeups": self.wakeups,
             }
         if op == "close":
             self.shutdown()
             return {}
         raise ValueError(f"unknown command {op!r}")
+
+    def share_descriptors(self) -> None:
+        """Set the connections one link may hold: its share of our descriptors
+        (two per connection), at most MAX_LINK_CONNECTIONS."""
+        if self.fd_limit == resource.RLIM_INFINITY:
+            self.link_capacity = MAX_LINK_CONNECTIONS
+            return
+        share = (self.fd_limit - _RESERVED_FDS) // (2 * max(1, len(self.links)))
+        self.link_capacity = max(8, min(MAX_LINK_CONNECTIONS, share))
 
     def check_upstream(self, port: int) -> int:
         """``port`` unless it is one of our own links (0: not known yet)."""
@@ -401,6 +433,11 @@ class Proxy:
                 # instead of spinning on it.
                 self.rest_listener(link)
             return  # otherwise nothing to accept (the client gave up)
+        if a.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            # Reset before we took it: a sender that gave up (across a cut,
+            # say). Its bytes still wait in the socket; none may arrive.
+            a.close()
+            return
         # Accepted sockets inherit TCP_NODELAY from the listener, and the
         # upstream socket is non-blocking from birth: fewer syscalls.
         a.setblocking(False)
@@ -410,13 +447,19 @@ class Proxy:
             # Out of descriptors for the upstream half: refuse this connection
             # (a reset, like a full host) and pause the listener a moment.
             with contextlib.suppress(OSError):
-                a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
             a.close()
             self.rest_listener(link)
             return
         b.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = Conn(link, a, b)
-        link.conns.add(conn)
+        if len(link.conns) >= self.link_capacity:
+            # A flood on this link: the connection that has been here longest
+            # goes (a reset both ways), so a new caller always gets through.
+            oldest = next(iter(link.conns))
+            self.close_conn(oldest, reset=(oldest.a, oldest.b))
+            self.shed += 1
+        link.conns[conn] = None
         self.accepted += 1
         self.handlers[conn.afd] = self.handlers[conn.bfd] = (self.on_socket, conn)
         if conn.up.direction in self.cut:
@@ -663,29 +706,131 @@ class Proxy:
                 continue
             if sock in reset:
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
             self.forget(conn, sock)
-        conn.link.conns.discard(conn)
+        conn.link.conns.pop(conn, None)
 
     # -- shutdown ------------------------------------------------------------------
 
     def kill_watched(self) -> None:
         for pid in sorted(self.watched):
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                    break
-                except (ProcessLookupError, PermissionError):
-                    continue
+            _kill_group(pid)
         self.watched.clear()
 
     def shutdown(self) -> None:
+        if self.deputy is not None:
+            self.deputy.tell("done")  # we are leaving in order: nothing left to stand in for
         self.running = False
         for link in self.links.values():
             for conn in list(link.conns):
                 self.close_conn(conn, reset=(conn.a, conn.b))
             link.listener.close()
         self.links.clear()
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads (or the process alone); stopped
+    processes die of it too."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot), None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class Deputy:
+    """The proxy's stand-in as watchdog, in a process forked from it at start.
+
+    The proxy tells it which process groups it watches. It kills them (if
+    they are still the processes it was told of) once both the test process
+    is gone (the proxy's stdin, which the deputy shares, closed) and the
+    proxy is gone without saying ``done`` (an orderly shutdown says it, and
+    handles the nodes itself). It never reads the proxy's commands while the
+    proxy lives, and once the proxy is gone it reads and discards them, so a
+    test process that still writes commands is never blocked by a full pipe.
+    """
+
+    def __init__(self, control_in: int) -> None:
+        feed_in, self._feed = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the deputy
+            os.close(self._feed)
+            code = 1
+            try:
+                _stand_in(control_in, feed_in)
+                code = 0
+            finally:
+                os._exit(code)  # never the parent's atexit handlers or buffers
+        os.close(feed_in)
+        os.set_blocking(self._feed, False)  # the proxy's loop must never wait on it
+
+    def tell(self, line: str) -> None:
+        """Pass ``watch PID``, ``unwatch PID`` or ``done`` on (lost if it is gone)."""
+        with contextlib.suppress(OSError):
+            os.write(self._feed, line.encode() + b"\n")
+
+
+def _stand_in(control_in: int, feed_in: int) -> None:
+    """The deputy's loop (see :class:`Deputy`)."""
+    # The replies pipe is the proxy's alone: if the proxy dies, the test
+    # process must read its end of file, not wait on our copy.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    watched: dict[int, str | None] = {}
+    proxy_alive = owner_alive = True
+    pending = b""
+    poller = select.poll()
+    poller.register(feed_in, select.POLLIN)
+    poller.register(control_in, 0)  # 0: woken only when the writer (the test process) is gone
+    while True:
+        for fd, _ in poller.poll():
+            if fd == feed_in:
+                chunk = os.read(feed_in, RECV_SIZE)
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        word, _, number = line.decode().partition(" ")
+                        if word == "done":
+                            return
+                        if word == "watch":
+                            watched[int(number)] = _start_time(int(number))
+                        elif word == "unwatch":
+                            watched.pop(int(number), None)
+                    continue
+                proxy_alive = False  # it died without a word
+                poller.unregister(feed_in)
+                if owner_alive:
+                    poller.modify(control_in, select.POLLIN)
+                    continue
+            elif proxy_alive:
+                owner_alive = False  # the proxy will see it too, and act
+                poller.unregister(control_in)
+                continue
+            elif os.read(control_in, RECV_SIZE):
+                continue  # a command for the dead proxy: dropped
+            for pid, started in watched.items():
+                if started is not None and _start_time(pid) == started:  # not a reused pid
+                    _kill_group(pid)
+            return
+
+
+def _raise_descriptor_limit() -> None:
+    """Take every descriptor the hard limit allows: each connection costs two."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _connected(sock: socket.socket) -> bool:
@@ -703,7 +848,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Terminal signals belong to the test process; it decides when we stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    proxy = Proxy(random.Random(args.seed), sys.stdin.fileno(), sys.stdout)
+    _raise_descriptor_limit()
+    deputy = Deputy(sys.stdin.fileno())  # before anything is buffered or opened
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # it is reaped by the kernel when it ends
+    proxy = Proxy(random.Random(args.seed), sys.stdin.fileno(), sys.stdout, deputy)
     sys.stdout.write(json.dumps({"id": None, "ok": True, "ready": True}) + "\n")
     sys.stdout.flush()
     proxy.run()

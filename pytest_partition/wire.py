@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import re
 import socket
+import struct
 import time
 import xmlrpc.client
 from typing import Any
 from xml.sax.saxutils import escape
 
-__all__ = ["MAX_HEADER", "REFUSED_REASON", "NotAValue", "ReplyError", "dumps", "exchange"]
+__all__ = ["LINGER_RESET", "MAX_HEADER", "REFUSED_REASON", "NotAValue", "ReplyError", "dumps",
+           "exchange"]
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -30,6 +32,9 @@ MAX_HEADER = 64 * 1024
 #: node's port refused the connection: the request never reached the node,
 #: and the client records a definite failure, as for a refused connection.
 REFUSED_REASON = "Partition Proxy: Node Refused The Connection"
+#: ``SO_LINGER`` on with a 0 s timeout: ``close()`` then sends a reset, not a
+#: FIN, so that bytes a sender gave up on are not delivered after all.
+LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class _Marshaller(xmlrpc.client.Marshaller):

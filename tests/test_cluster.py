@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -59,6 +60,18 @@ def test_nodes_get_the_contract_environment(abc: Cluster) -> None:
     assert int(peers["B"].split(":")[1]) != abc.nodes["B"].port
     assert Path(env["PARTITION_DATA_DIR"]) == abc.nodes["A"].data_dir
     assert abc.nodes["A"].data_dir.is_dir()
+
+
+def test_nodes_share_a_random_cluster_token_that_survives_a_restart(
+        abc: Cluster, toy_command: list[str], tmp_path: Path) -> None:
+    tokens = {name: abc.call(name, "env")["PARTITION_CLUSTER_TOKEN"] for name in abc.names}
+    token = tokens["A"]
+    assert set(tokens.values()) == {token} and re.fullmatch("[0-9a-f]{32}", token)
+    abc.restart("B")
+    assert abc.call("B", "env")["PARTITION_CLUSTER_TOKEN"] == token
+    # Another cluster, even with the same seed, has its own: the seed is no secret.
+    with Cluster(1, command=toy_command, workdir=tmp_path / "other", seed=1) as other:
+        assert other.call("n1", "env")["PARTITION_CLUSTER_TOKEN"] != token
 
 
 def test_command_placeholders_are_filled_in(toy_command: list[str], tmp_path: Path) -> None:
@@ -159,6 +172,8 @@ def test_failed_start_leaves_no_process(toy_command: list[str], tmp_path: Path) 
         ({"ping_method": 3}, "ping_method=3 is not accepted"),
         ({"env": {"X": 1}}, "env=.* is not accepted: the value of 'X' is not a string"),
         ({"env": {"PARTITION_PORT": "1"}}, "PARTITION_PORT is set by pytest-partition"),
+        ({"env": {"PARTITION_CLUSTER_TOKEN": "guessable"}},
+         "PARTITION_CLUSTER_TOKEN is set by pytest-partition"),
         ({"spec": "n1|n9"}, "n9"),
     ],
 )

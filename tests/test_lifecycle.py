@@ -57,6 +57,10 @@ NODES = {"own": (f"command=[sys.executable, {str(TOY_NODE)!r}]", False),
          "signal.raise_signal(signal.SIGINT)", "interrupted"),
         ("os.kill(os.getpid(), signal.SIGTERM)", "terminated"),
         ("os.kill(os.getpid(), signal.SIGKILL)", "killed"),
+        # The proxy dies first (killed, out of memory), then pytest: the
+        # paused node must not stay stopped forever.
+        ("os.kill(cluster.network._proc.pid, signal.SIGKILL); cluster.network._proc.wait(); "
+         "os.kill(os.getpid(), signal.SIGKILL)", "killed"),
     ],
 )
 @pytest.mark.parametrize("nodes", list(NODES))
@@ -76,8 +80,9 @@ def test_no_node_outlives_pytest(pytester: pytest.Pytester, ending: str, outcome
         assert [pid for pid in pids if alive(pid)] == []
 
     # Teardown stops everything before pytest exits; after a kill, nodes see
-    # their stdin close and the proxy kills what cannot (the paused node); the
-    # zygote sees its control socket close, and kills what it forked.
+    # their stdin close and the proxy (or its deputy, if the proxy died
+    # first) kills what cannot (the paused node); the zygote sees its control
+    # socket close, and kills what it forked.
     eventually(all_gone, timeout=0.5 if outcome in ("passed", "failed", "interrupted") else 5.0)
 
 

@@ -7,7 +7,10 @@ proxy's own count of held bytes, so no test depends on a sleep.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
+import selectors
 import signal
 import socket
 import struct
@@ -17,6 +20,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from tests_support import alive
 
 from pytest_partition import eventually
 from pytest_partition.client import rpc_call
@@ -328,21 +332,136 @@ def test_bad_arguments_are_clear_errors(net: Network) -> None:
         net.set_latency([("A", "B")], ms=-1)
 
 
-def test_watched_processes_die_with_the_test_process() -> None:
+class Echo:
+    """An echo server in one thread that holds every connection it accepts."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+        self.listener.setblocking(False)
+        self.port = self.listener.getsockname()[1]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while self.running:
+            for key, _ in self.selector.select(0.05):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if sock is self.listener:
+                    with contextlib.suppress(BlockingIOError):
+                        conn, _ = self.listener.accept()
+                        self.selector.register(conn, selectors.EVENT_READ)
+                    continue
+                try:
+                    data = sock.recv(65536)
+                    if data:
+                        sock.sendall(data)
+                        continue
+                except OSError:
+                    pass
+                self.selector.unregister(sock)
+                sock.close()
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join(timeout=5)
+        for key in list(self.selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        self.selector.close()
+
+
+@contextlib.contextmanager
+def descriptor_limit(soft: int) -> Iterator[None]:
+    old_soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (old_soft, hard))
+
+
+def test_a_flood_of_connections_on_one_link_silences_no_link() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"needs a descriptor hard limit of 4096 or more (it is {hard})")
+    with descriptor_limit(512):  # the proxy starts under a common small soft limit
+        network = Network()
+    echo = Echo()
+    flood: list[socket.socket] = []
+    try:
+        with descriptor_limit(4096):  # this process holds both ends of the flood
+            flooded = network.add_link(CLIENT, "A", echo.port)
+            other = network.add_link("B", "A", echo.port)
+            for _ in range(600):  # idle ones would wait in the kernel (TCP_DEFER_ACCEPT)
+                flood.append(connect(flooded))
+                flood[-1].sendall(b"x")
+            for port in (flooded, other):
+                with connect(port) as sock:
+                    sock.sendall(b"still here")
+                    assert recv_exactly(sock, 10) == b"still here"
+            # The link's oldest connections made way for the new ones.
+            assert network.stats()["shed"] >= 600 - 256
+            with pytest.raises(ConnectionResetError):
+                while flood[0].recv(100):  # (its echoed byte may come first)
+                    pass
+    finally:
+        for sock in flood:
+            sock.close()
+        network.close()
+        echo.close()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+    return found
+
+
+@pytest.mark.parametrize("proxy_dies_first", [False, True])
+def test_watched_processes_die_with_the_test_process(proxy_dies_first: bool) -> None:
     network = Network()
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
         os.kill(sleeper.pid, signal.SIGSTOP)  # a paused node cannot see EOF itself
         network.watch(sleeper.pid)
+        deputies = children_of(network._proc.pid)
+        if proxy_dies_first:  # killed, or out of memory: its deputy stands in
+            network._proc.kill()
+            network._proc.wait(timeout=10)
+            assert sleeper.poll() is None, "only the test process's death kills the nodes"
         assert network._proc.stdin is not None
         network._proc.stdin.close()  # what the kernel does when pytest dies
         assert sleeper.wait(timeout=10) == -signal.SIGKILL
-        assert network._proc.wait(timeout=10) == 0
+        assert network._proc.wait(timeout=10) == (-signal.SIGKILL if proxy_dies_first else 0)
+        eventually(lambda: not any(alive(deputy) for deputy in deputies))
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
             sleeper.wait()
         network.close()
+
+
+def test_closing_the_network_kills_nothing_and_leaves_no_process() -> None:
+    network = Network()
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        network.watch(sleeper.pid)
+        deputies = children_of(network._proc.pid)
+        assert len(deputies) == 1
+        network.close()  # an orderly end: the test process stops its nodes itself
+        eventually(lambda: not alive(deputies[0]))
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_close_stops_the_proxy_and_frees_the_ports(server: Recorder) -> None:
@@ -365,6 +484,26 @@ def test_a_connection_opened_across_a_cut_reaches_nobody_until_the_heal(
         net.heal()
         eventually(lambda: server.total() == b"early")
         assert recv_exactly(sock, 5) == b"early"
+
+
+def test_a_sender_that_gives_up_before_the_proxy_took_its_connection_leaves_nothing(
+        server: Recorder) -> None:
+    # The proxy may take a connection only after the heal: it must see that
+    # the sender reset it meanwhile, and forward none of its bytes.
+    for _ in range(10):  # the race goes either way; before, most rounds leaked
+        with Network() as net:
+            port = net.add_link("A", "B", server.port)
+            net.cut([("A", "B")])
+            for _ in range(20):
+                sock = connect(port)
+                sock.sendall(b"retry")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+            net.heal()  # at once: some connections may not even be accepted yet
+            with connect(port) as sock:
+                sock.sendall(b"x")
+                assert recv_exactly(sock, 1) == b"x"
+    assert server.total() == b"x" * 10
 
 
 def test_a_sender_that_gives_up_across_a_cut_leaves_nothing_behind(

@@ -1,8 +1,13 @@
 """``python -m pytest_partition.store --mode cp|ap [--bug NAME]``: run one store node.
 
 The node follows the node contract: it reads ``PARTITION_NODE``,
-``PARTITION_PORT``, ``PARTITION_PEERS`` and ``PARTITION_DATA_DIR`` from the
-environment, serves XML-RPC on 127.0.0.1, and exits when its stdin closes.
+``PARTITION_PORT``, ``PARTITION_PEERS``, ``PARTITION_DATA_DIR`` and
+``PARTITION_CLUSTER_TOKEN`` from the environment, serves XML-RPC on
+127.0.0.1, and exits when its stdin closes.
+
+The token is required: a node that accepted peer traffic without one would
+take orders from any local process (or from another cluster's nodes, on a
+reused port), and a harness that forgot to pass it would not notice.
 """
 
 from __future__ import annotations
@@ -23,6 +28,17 @@ from .server import StoreHTTPServer
 # the same tuples.
 CP_BUGS = raft.BUGS
 AP_BUGS = ap.BUGS
+
+
+def _token(parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> str:
+    token = environ.get("PARTITION_CLUSTER_TOKEN", "")
+    if not token:
+        parser.error("PARTITION_CLUSTER_TOKEN is missing or empty: the reference store refuses "
+                     "peer messages that do not carry the cluster's token, so every node of a "
+                     "cluster needs the same secret, for example from "
+                     "python -c 'import secrets; print(secrets.token_hex(16))' "
+                     "(pytest-partition sets one per cluster)")
+    return token
 
 
 def _environment(parser: argparse.ArgumentParser,
@@ -62,6 +78,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
                      f"choose one of {', '.join(bugs)}")
     env = os.environ if environ is None else environ
     name, port, peers, data_dir = _environment(parser, env)
+    token = _token(parser, env)
     # The harness's seed for this node makes elections repeat when a test is
     # replayed with the same seed; without one, every start differs.
     given = env.get("PARTITION_SEED", "")
@@ -69,11 +86,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     runtime: Any
     if args.mode == "cp":
         from .cp_runtime import CpRuntime
-        runtime = CpRuntime(name, peers, data_dir, bug=args.bug, seed=seed, tick_ms=args.tick_ms)
+        runtime = CpRuntime(name, peers, data_dir, token=token, bug=args.bug, seed=seed,
+                            tick_ms=args.tick_ms)
     else:
         from .ap_runtime import ApRuntime
-        runtime = ApRuntime(name, peers, data_dir, bug=args.bug, seed=seed, tick_ms=args.tick_ms)
-    server = StoreHTTPServer(port, runtime, runtime.log)
+        runtime = ApRuntime(name, peers, data_dir, token=token, bug=args.bug, seed=seed,
+                            tick_ms=args.tick_ms)
+    server = StoreHTTPServer(port, runtime, runtime.log, peer_token=token)
     runtime.log(f"{args.mode} node serving on 127.0.0.1:{port}"
                 + (f" with planted bug {args.bug}" if args.bug else "")
                 + f"; peers {', '.join(sorted(peers)) or 'none'}")

@@ -18,8 +18,9 @@ only cost a round. Merges are joins, so a duplicate is harmless.
 
 Time is the ``now_ms`` argument; randomness comes from the injected
 ``random.Random``. Nothing here opens a socket, starts a thread or reads a
-clock: ``server.py`` moves :meth:`ApNode.outbox` messages and calls
-:meth:`ApNode.tick`.
+clock: :mod:`.ap_runtime` calls :meth:`ApNode.tick` from the ticker of
+:mod:`.runtime`, hands :meth:`ApNode.outbox` messages to the peer senders of
+:mod:`.transport`, and keeps the replica on disk through :mod:`.persist`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from .crdt import (
     write_register,
 )
 
-__all__ = ["BUGS", "MESSAGE_TYPES", "ApConfig", "ApNode", "Message", "Result"]
+__all__ = ["BUGS", "MESSAGE_TYPES", "ApConfig", "ApMessage", "ApNode", "ApResult"]
 
 BUGS = PLANTED_BUGS["ap"]
 """Planted bugs. ``no-anti-entropy``: each write is pushed once, never retried,
@@ -70,7 +71,7 @@ MESSAGE_TYPES = ("push", "ack", "ae_digest", "ae_versions", "ae_records")
 SNAPSHOT_FORMAT = "pytest-partition/ap/1"
 
 
-class Result(NamedTuple):
+class ApResult(NamedTuple):
     """A client operation's answer.
 
     ``status`` is ``"ok"`` or ``"invalid"`` (bad arguments or a type conflict;
@@ -83,8 +84,8 @@ class Result(NamedTuple):
     reason: str = ""
 
 
-def _invalid(reason: str) -> Result:
-    return Result("invalid", None, reason)
+def _invalid(reason: str) -> ApResult:
+    return ApResult("invalid", None, reason)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,11 @@ class ApConfig:
     - ``digest_buckets``: fingerprints per digest; 64 keeps a digest near 1 KB
       while a one-key difference costs ~keys/64 versions;
     - ``max_entries_per_message``: most versions or records in one
-      anti-entropy message; larger differences take several rounds.
+      anti-entropy message; larger differences take several rounds;
+    - ``max_message_bytes``: most bytes of records (as JSON) in one push
+      resend or anti-entropy message, beyond its first record: a peer refuses
+      an oversized body, so an unbounded message of big values would be
+      resent, and refused, forever.
     """
 
     push_retry_ms: int = 100
@@ -113,6 +118,7 @@ class ApConfig:
     anti_entropy_ms: int = 50
     digest_buckets: int = 64
     max_entries_per_message: int = 2_000
+    max_message_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
         """Refuse non-positive settings with a message naming the field."""
@@ -122,7 +128,7 @@ class ApConfig:
 
 
 @dataclass(frozen=True)
-class Message:
+class ApMessage:
     """A peer message: ``type`` is one of :data:`MESSAGE_TYPES`, ``payload``
     is JSON data whose ints fit in 64 bits (clock readings are wall ms), which
     is more than XML-RPC's 32-bit ``<int>``: carry ``to_dict()`` as JSON text."""
@@ -137,7 +143,7 @@ class Message:
         return {"src": self.src, "dst": self.dst, "type": self.type, "payload": dict(self.payload)}
 
     @classmethod
-    def from_dict(cls, data: object) -> Message:
+    def from_dict(cls, data: object) -> ApMessage:
         """Build a message from :meth:`to_dict` output; ValueError if malformed.
 
         Only the envelope is checked here; :meth:`ApNode.step` checks payloads.
@@ -219,11 +225,12 @@ class ApNode:
         self._merge_counter = merge_counter_by_total if bug == "lost-update" else merge_counter
         self._retries = bug != "no-anti-entropy"
         self._records: dict[str, Record] = {}
+        self._sizes: dict[str, int] = {}  # JSON bytes of a key's record, once measured
         self._digest = DigestIndex(config.digest_buckets)
         self._clock = HybridClock()
         self._pending: dict[str, dict[str, _Pending]] = {p: {} for p in self._peers}
         self._push_seq = 0
-        self._out: list[Message] = []
+        self._out: list[ApMessage] = []
         self._next_ae: int | None = None
         self.counters: dict[str, int] = dict.fromkeys(
             (
@@ -299,25 +306,25 @@ class ApNode:
 
     # Client operations: answered from the local replica, never waiting.
 
-    def get(self, key: str, now_ms: int) -> Result:
+    def get(self, key: str, now_ms: int) -> ApResult:
         """The key's visible value (a counter's value), None if absent."""
         reason = validate_key(key)
-        return _invalid(reason) if reason else Result("ok", visible(self._records.get(key)))
+        return _invalid(reason) if reason else ApResult("ok", visible(self._records.get(key)))
 
-    def put(self, key: str, value: Any, now_ms: int) -> Result:
+    def put(self, key: str, value: Any, now_ms: int) -> ApResult:
         """Write a register value (last writer wins) -> True; refused on a live counter."""
         reason = validate_key(key) or validate_value(value) or self._not_counter(key, "put")
         if reason:
             return _invalid(reason)
         self._put(key, value, now_ms)
-        return Result("ok", True)
+        return ApResult("ok", True)
 
     def _put(self, key: str, value: Any, now_ms: int) -> None:
         value = copy.deepcopy(value)  # the caller may mutate its list or dict later
         stamp = self._clock.tick(now_ms)
         self._write(key, write_register(self._records.get(key), stamp, self._id, value), now_ms)
 
-    def cas(self, key: str, expected: Any, new: Any, now_ms: int) -> Result:
+    def cas(self, key: str, expected: Any, new: Any, now_ms: int) -> ApResult:
         """Compare-and-set against THIS replica only: not linearizable.
 
         ``expected=None`` means "absent". Values compare with ``==``, as in the
@@ -335,11 +342,11 @@ class ApNode:
             return _invalid(reason)
         current = visible(self._records.get(key))
         if current != expected:
-            return Result("ok", False, f"expected {expected!r}, found {current!r}")
+            return ApResult("ok", False, f"expected {expected!r}, found {current!r}")
         self._put(key, new, now_ms)
-        return Result("ok", True)
+        return ApResult("ok", True)
 
-    def incr(self, key: str, delta: int, now_ms: int) -> Result:
+    def incr(self, key: str, delta: int, now_ms: int) -> ApResult:
         """Add ``delta`` (an int) to the key's counter; returns the new value.
 
         Refused on a key holding a register value. ``delta == 0`` reads the
@@ -354,7 +361,7 @@ class ApNode:
         if kind(record) == "register":
             return _invalid(f"key {key!r} holds a register value, not a counter; delete it first")
         if delta == 0:
-            return Result("ok", counter_value(record))
+            return ApResult("ok", counter_value(record))
         side = (record.counter.inc if delta > 0 else record.counter.dec) if record else ()
         total = dict(side).get(self._id, 0) + abs(delta)
         value = counter_value(record) + delta
@@ -362,9 +369,9 @@ class ApNode:
             return _invalid(f"incr by {delta} would leave the 64-bit range")
         self._clock.tick(now_ms)  # a local event, even though counters carry no stamp
         self._write(key, increment(record, self._id, delta), now_ms)
-        return Result("ok", value)
+        return ApResult("ok", value)
 
-    def delete(self, key: str, now_ms: int) -> Result:
+    def delete(self, key: str, now_ms: int) -> ApResult:
         """Delete the key -> whether it held a value here. Leaves a tombstone,
         and a counter restarts from 0 (increments concurrent with the delete
         survive)."""
@@ -373,7 +380,7 @@ class ApNode:
             return _invalid(reason)
         record = self._records.get(key)
         self._write(key, remove(record, self._clock.tick(now_ms), self._id), now_ms)
-        return Result("ok", visible(record) is not None)
+        return ApResult("ok", visible(record) is not None)
 
     def state(self) -> dict[str, Any]:
         """The visible key -> value map (deleted keys absent)."""
@@ -399,6 +406,7 @@ class ApNode:
         if self._records.get(key) == record:
             return False
         self._records[key] = record
+        self._sizes.pop(key, None)
         self._digest.update(key, record)
         return True
 
@@ -413,6 +421,22 @@ class ApNode:
                 if len(pending) > self.config.max_pending_pushes:
                     del pending[next(iter(pending))]
             self._send_push(peer, {key: self._push_seq})
+
+    def _size(self, key: str) -> int:
+        size = self._sizes.get(key)
+        if size is None:
+            size = len(json.dumps(record_to_wire(self._records[key]))) + len(key) + 6
+            self._sizes[key] = size
+        return size
+
+    def _within_bytes(self, keys: list[str]) -> list[str]:
+        """The longest prefix of ``keys`` whose records fit one message (at least one)."""
+        total = 0
+        for position, key in enumerate(keys):
+            total += self._size(key)
+            if total > self.config.max_message_bytes and position:
+                return keys[:position]
+        return keys
 
     def _send_push(self, peer: str, ids: dict[str, int]) -> None:
         records = {key: record_to_wire(self._records[key]) for key in ids}
@@ -431,9 +455,9 @@ class ApNode:
         self.counters["bytes_sent"] += size
         if kind_.startswith("ae_"):
             self.counters["ae_bytes_sent"] += size
-        self._out.append(Message(self._id, dst, kind_, payload))
+        self._out.append(ApMessage(self._id, dst, kind_, payload))
 
-    def outbox(self) -> list[Message]:
+    def outbox(self) -> list[ApMessage]:
         """Drain the messages to send, oldest first."""
         out, self._out = self._out, []
         return out
@@ -449,9 +473,13 @@ class ApNode:
             return
         horizon = 2 * self.config.push_retry_max_ms
         for peer, pending in self._pending.items():
-            due = {}
+            due: dict[str, int] = {}
+            size = 0
             for key, entry in pending.items():
                 if self._due(entry.due, now_ms, horizon):
+                    size += self._size(key)
+                    if due and size > self.config.max_message_bytes:
+                        break  # the rest is still due at the next tick
                     entry.attempts += 1
                     entry.due = now_ms + self._backoff(entry.attempts)
                     due[key] = entry.push_id
@@ -471,13 +499,13 @@ class ApNode:
                 self._rng.choice(self._peers), "ae_digest", {"buckets": self._digest.digest()}
             )
 
-    def step(self, message: Message, now_ms: int) -> None:
+    def step(self, message: ApMessage, now_ms: int) -> None:
         """Handle one peer message. Malformed, misaddressed or unknown messages
         are counted in ``malformed_messages`` and otherwise ignored."""
         self.counters["messages_received"] += 1
         try:
-            if not isinstance(message, Message) or not isinstance(message.payload, Mapping):
-                raise ValueError(f"not a Message: {message!r:.80}")
+            if not isinstance(message, ApMessage) or not isinstance(message.payload, Mapping):
+                raise ValueError(f"not an ApMessage: {message!r:.80}")
             if message.dst != self._id or message.src not in self._pending:
                 raise ValueError(f"message {message.src!r}->{message.dst!r} is not for this node")
             if message.type not in MESSAGE_TYPES:
@@ -577,7 +605,8 @@ class ApNode:
             self._send_records(src, send, [])
 
     def _send_records(self, dst: str, keys: list[str], want: list[str]) -> None:
-        records = {key: record_to_wire(self._records[key]) for key in keys}
+        # What does not fit differs still, and goes in a later round.
+        records = {key: record_to_wire(self._records[key]) for key in self._within_bytes(keys)}
         self.counters["ae_records_sent"] += len(records)
         self.counters["ae_entries_sent"] += len(records) + len(want)
         self._send(dst, "ae_records", {"records": records, "want": want})

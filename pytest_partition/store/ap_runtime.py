@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FAULT_INVALID
-from .ap import ApNode, Message, Result
+from .ap import ApMessage, ApNode, ApResult
 from .crdt import record_from_wire, record_to_wire
 from .persist import ApStorage
+from .rpc import StoreFault
 from .runtime import Runtime
-from .server import StoreFault
 
 SNAPSHOT_EVERY_S = 2.0
 
@@ -28,8 +28,8 @@ class ApRuntime(Runtime):
     """An AP node: every request is answered from the local replica at once."""
 
     def __init__(self, name: str, peers: Mapping[str, str], data_dir: str | Path, *,
-                 bug: str | None = None, seed: int = 0, tick_ms: int = 10) -> None:
-        super().__init__(name, peers, tick_ms=tick_ms)
+                 token: str, bug: str | None = None, seed: int = 0, tick_ms: int = 10) -> None:
+        super().__init__(name, peers, token=token, tick_ms=tick_ms)
         self.bug = bug
         self.storage = ApStorage(data_dir)
         snapshot, appended = self.storage.load()
@@ -59,7 +59,7 @@ class ApRuntime(Runtime):
                 self._last_snapshot = time.monotonic()
 
     def on_peer(self, sender: str, messages: list[Any]) -> None:
-        parsed = self.parse(messages, Message.from_dict)
+        parsed = self.parse(messages, ApMessage.from_dict)
         with self.lock:
             now = _now_ms()
             for message in parsed:
@@ -67,7 +67,7 @@ class ApRuntime(Runtime):
             self._dirty = True
             self._drain()
 
-    def _write(self, key: str, result: Result) -> Any:
+    def _write(self, key: str, result: ApResult) -> Any:
         # Under the lock: the record is on its way to disk before the answer.
         if result.status != "ok":
             raise StoreFault(FAULT_INVALID, result.reason)

@@ -12,10 +12,10 @@ from typing import Any
 
 from ..errors import FAULT_INDETERMINATE, FAULT_INVALID, FAULT_UNAVAILABLE
 from .persist import RaftStorage
-from .raft import Message, RaftConfig, RaftNode, RaftSafetyError, Response
+from .raft import RaftConfig, RaftMessage, RaftNode, RaftSafetyError, Response
 from .raftwire import PRE_VOTE, VOTE
+from .rpc import StoreFault
 from .runtime import Runtime
-from .server import StoreFault
 
 #: A fresh cluster's first election, by its last node (see CpRuntime.__init__):
 #: it campaigns as it starts, then again every BOOT_RETRY_TICKS while no term
@@ -42,9 +42,9 @@ class CpRuntime(Runtime):
     """A CP node: every client request goes through the consensus."""
 
     def __init__(self, name: str, peers: Mapping[str, str], data_dir: str | Path, *,
-                 bug: str | None = None, seed: int = 0, config: RaftConfig | None = None,
-                 tick_ms: int = 10) -> None:
-        super().__init__(name, peers, tick_ms=tick_ms)
+                 token: str, bug: str | None = None, seed: int = 0,
+                 config: RaftConfig | None = None, tick_ms: int = 10) -> None:
+        super().__init__(name, peers, token=token, tick_ms=tick_ms)
         self.bug = bug
         self.config = config or RaftConfig()
         self.storage = RaftStorage(data_dir)
@@ -126,7 +126,7 @@ class CpRuntime(Runtime):
                 break
 
     def on_peer(self, sender: str, messages: list[Any]) -> None:
-        parsed = self.parse(messages, Message.from_dict)
+        parsed = self.parse(messages, RaftMessage.from_dict)
         with self.lock:
             try:
                 for message in parsed:

@@ -3,7 +3,7 @@
 ``apply(state, command)`` is pure apart from mutating ``state``: the same
 commands applied in the same order give the same state and the same results on
 every replica, which is what Raft's state-machine safety needs. It never
-raises; a command it cannot carry out yields an ``"invalid"`` :class:`Result`
+raises; a command it cannot carry out yields an ``"invalid"`` :class:`ApplyResult`
 and leaves ``state`` unchanged, so a rejected command is *deterministically* a
 no-op on every replica.
 
@@ -23,11 +23,12 @@ checker written in Python applies.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-__all__ = ["OPS", "Key", "Result", "apply", "is_read", "validate"]
+__all__ = ["OPS", "ApplyResult", "Key", "apply", "is_read", "validate"]
 
 Key: TypeAlias = str | int
 """The type of a key: a string or an int (never a bool)."""
@@ -46,7 +47,7 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class Result:
+class ApplyResult:
     """What applying one command gave.
 
     ``status`` is ``"ok"`` (``value`` is the answer) or ``"invalid"`` (the
@@ -67,6 +68,8 @@ def _json_problem(value: object, where: str, depth: int = 0) -> str | None:
     """Why ``value`` would not survive a JSON round trip, or None."""
     if depth > 64:
         return f"{where} is nested too deeply"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} is {value}: NaN and infinities are not values"
     if value is None or isinstance(value, (str, bool, int, float)):
         return None
     if isinstance(value, (list, tuple)):
@@ -120,7 +123,7 @@ def is_read(command: Mapping[str, Any]) -> bool:
     return command.get("op") == "get"
 
 
-def apply(state: dict[Key, Any], command: Mapping[str, Any]) -> Result:
+def apply(state: dict[Key, Any], command: Mapping[str, Any]) -> ApplyResult:
     """Apply ``command`` to ``state`` in place and return its result; never raises.
 
     get -> the value, or None if missing; put -> True; cas -> True and set when
@@ -131,23 +134,23 @@ def apply(state: dict[Key, Any], command: Mapping[str, Any]) -> Result:
     """
     problem = validate(command)
     if problem is not None:
-        return Result("invalid", reason=problem)
+        return ApplyResult("invalid", reason=problem)
     op = command["op"]
     key: Key = command["key"]
     if op == "get":
-        return Result("ok", state.get(key))
+        return ApplyResult("ok", state.get(key))
     if op == "put":
         state[key] = command["value"]
-        return Result("ok", True)
+        return ApplyResult("ok", True)
     if op == "cas":
         if state.get(key) == command["expected"]:
             state[key] = command["new"]
-            return Result("ok", True)
-        return Result("ok", False)
+            return ApplyResult("ok", True)
+        return ApplyResult("ok", False)
     if op == "incr":
         current = state.get(key, 0)
         if not _is_int(current):
-            return Result(
+            return ApplyResult(
                 "invalid",
                 reason=f"incr of key {key!r}: current value is not an int "
                 f"({type(current).__name__})",
@@ -155,11 +158,13 @@ def apply(state: dict[Key, Any], command: Mapping[str, Any]) -> Result:
         new = current + command["delta"]
         if not -(2**63) <= new < 2**63:
             # Every replica would then hold a value no reply can carry.
-            return Result("invalid", reason=f"incr of key {key!r}: {new} does not fit in 64 bits")
+            return ApplyResult(
+                "invalid", reason=f"incr of key {key!r}: {new} does not fit in 64 bits"
+            )
         state[key] = new
-        return Result("ok", new)
+        return ApplyResult("ok", new)
     # op == "delete": validate() admitted nothing else.
     if key in state:
         del state[key]
-        return Result("ok", True)
-    return Result("ok", False)
+        return ApplyResult("ok", True)
+    return ApplyResult("ok", False)

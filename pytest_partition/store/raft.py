@@ -2,22 +2,29 @@
 
 Pure in the style of etcd-io/raft: no sockets, threads, clocks or global
 random. Input is :meth:`RaftNode.tick` (one unit of logical time),
-:meth:`RaftNode.step` (a :class:`Message` from a peer) and
+:meth:`RaftNode.step` (a :class:`RaftMessage` from a peer) and
 :meth:`RaftNode.submit` (a client request); output is drained with
 :meth:`RaftNode.ready` as a :class:`Ready` (state to persist, messages to send,
-responses to deliver). ``server.py`` owns the disk, the network and the timer.
+responses to deliver). The outside world is owned elsewhere: :mod:`.cp_runtime`
+drives this node and submits the calls that :mod:`.server` receives; it keeps
+the disk through :mod:`.persist`, and the timer and the peer senders through
+:mod:`.runtime` and :mod:`.transport`.
 
 Protocol: leader election with randomized timeouts, PreVote (thesis §9.6) and
 CheckQuorum (thesis §6.2) so a healed minority node cannot depose a working
 leader and an isolated leader steps down once a whole quorum period (two
 election timeouts, see :class:`RaftConfig`) went by without a majority; log
-replication with the consistency check and conflict-term backtracking; commit
+replication with the consistency check and conflict-term backtracking, in
+append messages bounded by entries and by bytes (:class:`RaftConfig`), so that
+a follower missing any amount of data catches up one bounded batch per round
+trip instead of being sent one message too large to ever arrive; commit
 by counting only for entries of the leader's own term (§5.4.2), with a no-op
 appended on election; linearizable reads by read-index (thesis §6.4).
 
 The log is never compacted: no snapshots, restart replays the whole log. That
 keeps the state machine small; a test run produces thousands of entries, not
-millions.
+millions. (So a follower's catch-up carries every entry it missed, and takes
+time in proportion to their bytes; a snapshot would carry only the final state.)
 
 Client outcomes (:class:`Response`): ``ok``; ``invalid`` (malformed, or
 applied and rejected by :mod:`kv`, so deterministically no effect);
@@ -30,7 +37,7 @@ whose log slot is *committed* with another entry is definitely lost. Seeing
 its entry truncated is not enough: a copy on another node may still commit.
 
 Neighbouring modules: :mod:`raftwire` holds the message and disk formats
-(:class:`Entry`, :class:`Message`, :class:`HardState`, re-exported here),
+(:class:`Entry`, :class:`RaftMessage`, :class:`HardState`, re-exported here),
 :mod:`raftlog` the in-memory log, :mod:`quorum` the counting, :mod:`kv` the
 state machine being replicated.
 """
@@ -62,7 +69,7 @@ from pytest_partition.store.raftwire import (
     VOTE_RESP,
     Entry,
     HardState,
-    Message,
+    RaftMessage,
 )
 
 __all__ = [
@@ -72,8 +79,8 @@ __all__ = [
     "STATUSES",
     "Entry",
     "HardState",
-    "Message",
     "RaftConfig",
+    "RaftMessage",
     "RaftNode",
     "RaftSafetyError",
     "Ready",
@@ -89,7 +96,7 @@ ROLES: tuple[str, ...] = ("leader", "follower", "candidate", "pre-candidate")
 NOOP: Mapping[str, Any] = MappingProxyType({"op": "noop"})
 """The command of the entry a new leader appends; never applied to the kv."""
 
-MAX_BATCH = 64  # entries per append message: bounds message size while a follower catches up
+MAX_BATCH = 64  # entries per append message (RaftConfig.max_append_bytes bounds its bytes)
 FORWARD_MEMORY = 8192  # accepted forwarded request ids remembered for definite rejections
 
 
@@ -128,7 +135,7 @@ class Ready:
     hard_state: HardState | None = None
     truncate_from: int | None = None
     entries: list[Entry] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
+    messages: list[RaftMessage] = field(default_factory=list)
     responses: list[Response] = field(default_factory=list)
 
     def is_empty(self) -> bool:
@@ -149,6 +156,10 @@ class RaftConfig:
     A follower campaigns after a random timeout in
     ``[election_ticks, 2 * election_ticks)``; the leader heartbeats every
     ``heartbeat_ticks``; a request is answered within ``request_timeout_ticks``.
+    An append message carries entries up to ``max_append_bytes`` of their JSON
+    (always at least one entry, however large): the peer endpoint refuses
+    bodies above its own limit, and a bounded batch also stays well within the
+    transport's send timeout on a loaded machine.
     With ``check_quorum`` the leader steps down when a whole period of
     ``quorum_ticks`` (0: twice ``election_ticks``) went by without a majority
     answering it. Two election timeouts rather than one: a leader that cannot
@@ -164,11 +175,13 @@ class RaftConfig:
     pre_vote: bool = True
     check_quorum: bool = True
     quorum_ticks: int = 0
+    max_append_bytes: int = 1 << 20
 
     @property
     def quorum_period(self) -> int:
         """Ticks between two checks of the leader's quorum."""
         return self.quorum_ticks or 2 * self.election_ticks
+
 
     def __post_init__(self) -> None:
         if self.heartbeat_ticks < 1 or self.election_ticks <= self.heartbeat_ticks:
@@ -180,6 +193,8 @@ class RaftConfig:
             raise ValueError(
                 f"request_timeout_ticks must be >= 1, got {self.request_timeout_ticks}"
             )
+        if self.max_append_bytes < 1:
+            raise ValueError(f"max_append_bytes must be >= 1, got {self.max_append_bytes}")
 
 
 @dataclass
@@ -212,7 +227,7 @@ class _Read:
     index: int = 0
 
 
-def _outcome(request_id: str, result: kv.Result) -> Response:
+def _outcome(request_id: str, result: kv.ApplyResult) -> Response:
     return Response(request_id, result.status, result.value, result.reason)
 
 
@@ -252,7 +267,7 @@ class RaftNode:
         self._commit = 0
         self._applied = 0
         self._kv: dict[kv.Key, Any] = {}
-        self._messages: list[Message] = []
+        self._messages: list[RaftMessage] = []
         self._responses: list[Response] = []
         self._now = 0
         self._role = "follower"
@@ -264,7 +279,8 @@ class RaftNode:
         # leader-only replication and read-index state, reset by _become_leader
         self._next: dict[str, int] = {}
         self._match: dict[str, int] = {}
-        self._sent: dict[str, int] = {}
+        self._sent: dict[str, int] = {}  # last index sent (in flight or delivered)
+        self._append_at: dict[str, int] = {}  # tick of the last append sent
         self._acked_seq: dict[str, int] = {}
         self._recent_active: set[str] = set()
         self._read_seq = 0
@@ -278,7 +294,7 @@ class RaftNode:
         # the boot term; evicting forgets every term up to the current one).
         self._forwarded: OrderedDict[str, int] = OrderedDict()
         self._forward_memory_from = self._term + 1
-        self._step: Callable[[Message], None] = self._step_follower
+        self._step: Callable[[RaftMessage], None] = self._step_follower
         self._tick: Callable[[], None] = self._tick_election
         self._become_follower(self._term, None)
 
@@ -353,11 +369,11 @@ class RaftNode:
         self._tick()
         self._expire()
 
-    def step(self, message: Message) -> None:
+    def step(self, message: RaftMessage) -> None:
         """Handle a message from a peer; messages from unknown peers, addressed
         to another node, or of unknown type are ignored."""
         m = message
-        if not isinstance(m, Message) or m.dst != self._id or m.src not in self._peers:
+        if not isinstance(m, RaftMessage) or m.dst != self._id or m.src not in self._peers:
             return
         if m.type == FORWARD:
             self._on_forward(m)
@@ -475,6 +491,7 @@ class RaftNode:
         self._next = {peer: last + 1 for peer in self._peers}
         self._match = {peer: 0 for peer in self._peers}
         self._sent = {peer: 0 for peer in self._peers}
+        self._append_at = {peer: -1 for peer in self._peers}
         self._acked_seq = {peer: 0 for peer in self._peers}
         self._recent_active = set()
         # Commit by counting works only for entries of our own term (§5.4.2):
@@ -555,7 +572,7 @@ class RaftNode:
 
     # ------------------------------------------------------------ step functions
 
-    def _step_follower(self, m: Message) -> None:
+    def _step_follower(self, m: RaftMessage) -> None:
         if m.type in (APPEND, HEARTBEAT):
             self._leader = m.src
             self._election_elapsed = 0
@@ -563,9 +580,9 @@ class RaftNode:
                 self._on_append(m)
             else:
                 self._commit_to(min(m.commit, self._log.last_index))
-                self._send(m.src, HEARTBEAT_RESP, self._term, seq=m.seq)
+                self._send(m.src, HEARTBEAT_RESP, self._term, seq=m.seq, index=m.index)
 
-    def _step_candidate(self, m: Message) -> None:
+    def _step_candidate(self, m: RaftMessage) -> None:
         if m.type in (APPEND, HEARTBEAT):  # someone won this term
             self._become_follower(self._term, m.src)
             self._step_follower(m)
@@ -583,7 +600,7 @@ class RaftNode:
         elif result == "lost":
             self._become_follower(self._term, None)
 
-    def _step_leader(self, m: Message) -> None:
+    def _step_leader(self, m: RaftMessage) -> None:
         if m.type == APPEND_RESP:
             self._recent_active.add(m.src)
             if m.reject:
@@ -595,12 +612,16 @@ class RaftNode:
             if self._acked_seq[m.src] < m.seq <= self._read_seq:  # a bigger seq is bogus
                 self._acked_seq[m.src] = m.seq
                 self._serve_reads()
-            if self._match[m.src] < self._log.last_index:
-                self._send_append(m.src)  # lost appends are retried on heartbeat replies
+            if self._match[m.src] < self._log.last_index and m.index > self._append_at[m.src]:
+                # A heartbeat sent after our last append came back without
+                # that append's answer ahead of it (peers deliver in order):
+                # the append was lost, send again. Resending on every reply
+                # instead would send a slow catch-up batch twice.
+                self._send_append(m.src, retry=True)
 
     # ------------------------------------------------------------ elections
 
-    def _on_vote_request(self, m: Message) -> None:
+    def _on_vote_request(self, m: RaftMessage) -> None:
         pre = m.type == PRE_VOTE
         can_vote = (
             self._voted_for == m.src
@@ -620,7 +641,7 @@ class RaftNode:
 
     # ------------------------------------------------------------ replication
 
-    def _on_append(self, m: Message) -> None:
+    def _on_append(self, m: RaftMessage) -> None:
         log = self._log
         if m.index < self._commit:
             # Everything up to our commit index matches any legitimate leader.
@@ -663,7 +684,7 @@ class RaftNode:
         self._commit_to(min(m.commit, last_new))
         self._send(m.src, APPEND_RESP, self._term, index=last_new)
 
-    def _on_append_reject(self, m: Message) -> None:
+    def _on_append_reject(self, m: RaftMessage) -> None:
         peer = m.src
         if m.index != self._next[peer] - 1 or m.index <= self._match[peer]:
             return  # answer to an append sent before the last adjustment
@@ -675,20 +696,29 @@ class RaftNode:
             if ours:
                 new_next = ours + 1
         self._next[peer] = max(self._match[peer] + 1, min(new_next, m.index))
-        self._send_append(peer)
+        self._send_append(peer, retry=True)
 
-    def _on_append_success(self, m: Message) -> None:
+    def _on_append_success(self, m: RaftMessage) -> None:
         peer = m.src
         if m.index > self._match[peer]:
             self._match[peer] = m.index
             self._next[peer] = max(self._next[peer], m.index + 1)
             self._maybe_commit()
         if self._sent[peer] < self._log.last_index:
-            self._send_append(peer)  # continue a catch-up that MAX_BATCH cut short
+            self._send_append(peer)  # continue a catch-up that a batch limit cut short
 
-    def _send_append(self, peer: str) -> None:
+    def _send_append(self, peer: str, *, retry: bool = False) -> None:
+        """Send the entries from ``next[peer]`` on, as many as the limits allow.
+
+        Unless ``retry``, an append that would carry only entries already sent
+        is not sent: while a follower catches up, every new proposal would
+        otherwise resend the same full batch and crowd out the catch-up.
+        """
         prev = self._next[peer] - 1
-        entries = tuple(self._log.slice(prev + 1, MAX_BATCH))
+        entries = tuple(self._log.slice(prev + 1, MAX_BATCH, self._cfg.max_append_bytes))
+        if not retry and prev + len(entries) <= self._sent[peer]:
+            return
+        self._append_at[peer] = self._now
         self._send(
             peer,
             APPEND,
@@ -705,7 +735,8 @@ class RaftNode:
             # Cap the commit index at what the peer is known to hold: beyond
             # that its log may still differ from ours.
             commit = min(self._commit, self._match[peer])
-            self._send(peer, HEARTBEAT, self._term, commit=commit, seq=self._read_seq)
+            self._send(peer, HEARTBEAT, self._term, commit=commit, seq=self._read_seq,
+                       index=self._now)
 
     def _maybe_commit(self) -> None:
         index = quorum.committed_index([self._log.last_index, *self._match.values()])
@@ -755,7 +786,7 @@ class RaftNode:
         index = self._propose_entry(command, request_id)
         if self._bug == "ack-before-commit":  # planted: answer from a speculative kv
             state = dict(self._kv)
-            result = kv.Result("ok")
+            result = kv.ApplyResult("ok")
             for entry in self._log.slice(self._applied + 1):
                 if entry.request_id is not None:
                     result = kv.apply(state, entry.command)
@@ -779,7 +810,7 @@ class RaftNode:
             self._send_append(peer)
         return entry.index
 
-    def _on_forward(self, m: Message) -> None:
+    def _on_forward(self, m: RaftMessage) -> None:
         request_id, command = m.request_id, m.command
         problem = kv.validate(command) if command is not None else "missing field 'command'"
         if problem is not None or command is None:
@@ -858,4 +889,4 @@ class RaftNode:
             self._responses.append(outcome)
 
     def _send(self, dst: str, kind: str, term: int, **fields: Any) -> None:
-        self._messages.append(Message(kind, self._id, dst, term, **fields))
+        self._messages.append(RaftMessage(kind, self._id, dst, term, **fields))

@@ -2,13 +2,16 @@
 
 Entries are numbered from 1 and stored in order; the log is never compacted
 (no snapshots), so a restart replays it whole. Besides lookups, the log keeps
-two pieces of bookkeeping its owner would otherwise repeat: which part of it
-changed since the last :meth:`RaftLog.unstable` call (for ``Ready``), and an
-index of the request ids its entries carry (to recognise duplicate requests).
+three pieces of bookkeeping its owner would otherwise repeat: which part of it
+changed since the last :meth:`RaftLog.unstable` call (for ``Ready``), an index
+of the request ids its entries carry (to recognise duplicate requests), and
+each entry's size as JSON (to bound append messages by bytes), measured once,
+when first asked for.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from pytest_partition.store.raftwire import Entry
@@ -26,6 +29,7 @@ class RaftLog:
 
     def __init__(self, entries: Sequence[Entry] = (), *, max_term: int = 0) -> None:
         self._entries: list[Entry] = []
+        self._sizes: list[int] = []  # JSON bytes of each entry; 0 until measured
         self._request_ids: dict[str, int] = {}
         for position, entry in enumerate(entries, start=1):
             if entry.index != position or not 1 <= entry.term <= max_term:
@@ -59,10 +63,24 @@ class RaftLog:
             raise IndexError(f"no log entry {index} (last is {len(self._entries)})")
         return self._entries[index - 1]
 
-    def slice(self, first: int, limit: int | None = None) -> list[Entry]:
-        """Entries from index ``first`` on, at most ``limit`` of them."""
-        stop = None if limit is None else first - 1 + limit
+    def slice(self, first: int, limit: int | None = None,
+              max_bytes: int | None = None) -> list[Entry]:
+        """Entries from index ``first`` on: at most ``limit`` of them, and at most
+        ``max_bytes`` of their JSON, except that the first entry always comes."""
+        stop = len(self._entries) if limit is None else min(len(self._entries), first - 1 + limit)
+        if max_bytes is not None:
+            total = 0
+            for position in range(first - 1, stop):
+                total += self._size(position)
+                if total > max_bytes and position > first - 1:
+                    stop = position
+                    break
         return self._entries[first - 1 : stop]
+
+    def _size(self, position: int) -> int:
+        if not self._sizes[position]:
+            self._sizes[position] = len(json.dumps(self._entries[position].to_dict())) + 2
+        return self._sizes[position]
 
     def entries(self) -> tuple[Entry, ...]:
         """A copy of the whole log."""
@@ -81,6 +99,7 @@ class RaftLog:
         if entry.index != len(self._entries) + 1:
             raise ValueError(f"appending entry {entry.index} after {len(self._entries)}")
         self._entries.append(entry)
+        self._sizes.append(0)
         if entry.request_id is not None:
             self._request_ids[entry.request_id] = entry.index
 
@@ -90,6 +109,7 @@ class RaftLog:
             if entry.request_id is not None:
                 self._request_ids.pop(entry.request_id, None)
         del self._entries[index - 1 :]
+        del self._sizes[index - 1 :]
         if index < self._unstable_from:
             # Part of what was already handed out for persisting is gone.
             self._truncate_from = min(self._truncate_from or index, index)

@@ -1,6 +1,6 @@
 """The data the Raft state machine shares with the outside: wire and disk formats.
 
-:class:`Message` is what nodes send each other, :class:`Entry` and
+:class:`RaftMessage` is what nodes send each other, :class:`Entry` and
 :class:`HardState` are what a node persists. Each has a JSON-ready
 ``to_dict`` form, and parsing (``from_dict``) checks every field, because
 messages arrive from the network and logs from a disk that may be damaged.
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MESSAGE_TYPES", "STATUSES", "Entry", "HardState", "Message"]
+__all__ = ["MESSAGE_TYPES", "STATUSES", "Entry", "HardState", "RaftMessage"]
 
 STATUSES: tuple[str, ...] = ("ok", "unavailable", "indeterminate", "invalid")
 """The values of :attr:`Response.status`."""
@@ -41,7 +41,7 @@ MESSAGE_TYPES: tuple[str, ...] = (
     FORWARD,
     FORWARD_RESP,
 )
-"""Every :attr:`Message.type`; :meth:`Message.from_dict` rejects any other."""
+"""Every :attr:`RaftMessage.type`; :meth:`RaftMessage.from_dict` rejects any other."""
 
 
 def _check_int(data: Mapping[str, Any], name: str, where: str, default: int | None = None) -> int:
@@ -97,7 +97,7 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class Message:
+class RaftMessage:
     """A message between two nodes. Fields beyond ``type``/``src``/``dst``/``term``
     are used per type (unused ones keep their defaults):
 
@@ -109,9 +109,10 @@ class Message:
     - ``append_resp``: success -> ``index`` = last index now matching the
       leader; ``reject`` -> ``index`` = the rejected ``append.index`` and
       ``hint_index``/``hint_term`` for backtracking a whole term at once.
-    - ``heartbeat``: ``commit`` (capped at what the follower holds) and
-      ``seq``, the leader's latest read-index round; ``heartbeat_resp``
-      echoes ``seq``.
+    - ``heartbeat``: ``commit`` (capped at what the follower holds),
+      ``seq``, the leader's latest read-index round, and ``index``, the
+      leader's tick when it sent the heartbeat; ``heartbeat_resp`` echoes
+      ``seq`` and ``index``.
     - ``forward``: a client request (``request_id``, ``command``) sent by the
       node that received it to the leader it knows of; ``term`` is that node's
       term. ``forward_resp`` carries the outcome back (``status``, ``value``,
@@ -159,7 +160,7 @@ class Message:
         }
 
     @classmethod
-    def from_dict(cls, data: object) -> Message:
+    def from_dict(cls, data: object) -> RaftMessage:
         """Parse a message received from the network; ValueError naming the bad field.
 
         Missing optional fields take their defaults; unknown fields are ignored.

@@ -21,13 +21,14 @@ M = TypeVar("M")
 class Runtime:
     """Base of the CP and AP runtimes: ``tick()`` every ``tick_ms``, send to peers."""
 
-    def __init__(self, name: str, peers: Mapping[str, str], *, tick_ms: int = 10,
+    def __init__(self, name: str, peers: Mapping[str, str], *, token: str, tick_ms: int = 10,
                  send_timeout: float = 0.5) -> None:
         self.name = name
         self.lock = threading.Lock()
         self.tick_ms = tick_ms
         self.senders = {
-            peer: PeerSender(name, peer, address, timeout=send_timeout, log=self.log)
+            peer: PeerSender(name, peer, address, token=token, timeout=send_timeout,
+                             log=self.log)
             for peer, address in sorted(peers.items())
         }
         self.malformed = 0

@@ -1,169 +1,261 @@
-"""The reference store's network face: XML-RPC for clients, JSON for peers.
+"""The reference store's network face: one HTTP/1.1 server for clients and peers.
 
-One HTTP server on 127.0.0.1 serves both: XML-RPC on ``/`` and ``/RPC2``
-(only the documented methods, with their arity and types checked), and peer
-message batches on ``/peer``. A mode's runtime (:mod:`.cp_runtime`,
-:mod:`.ap_runtime`) does the work behind the :class:`Backend` interface.
+It listens on 127.0.0.1 and serves XML-RPC on ``/`` and ``/RPC2`` (see
+:mod:`.rpc`) and peer message batches on ``/peer`` (see :mod:`.transport`).
 
-Defences, because a node must keep serving with its data intact whatever a
-client sends: bodies above :data:`MAX_BODY` (:data:`MAX_PEER_BODY` on the peer
-endpoint) are refused before they are read
-(HTTP 413), XML with a DTD is refused (no entity expansion can happen),
-malformed XML is a parse-error fault, each connection has an idle timeout,
-and the number of connections served at once is capped.
+Connections cost no thread: one event loop reads every connection, and only
+a whole request goes to a worker thread (peers have workers of their own,
+so that a crowd of slow client calls never delays the messages that would
+answer them). That is what keeps a node answering under abuse:
+
+- a connection must deliver each whole request within
+  :data:`REQUEST_TIMEOUT` of being ready for it (accepted, or its previous
+  answer sent): an idle connection, or one that trickles a byte now and
+  then, is closed then;
+- at most :data:`MAX_CONNECTIONS` connections are open; one more sheds the
+  connection that has waited longest for a request of its own, never the
+  newcomer and never one whose request is being served;
+- a body above :data:`MAX_BODY` (:data:`MAX_PEER_BODY` on ``/peer``) is
+  refused before it is read (HTTP 413), and a peer request without the
+  cluster's token before anything else (HTTP 403).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hmac
+import http
 import json
 import socket
-import socketserver
-import sys
 import threading
-import xmlrpc.client
-from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, Protocol
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from .. import wire
-from ..errors import FAULT_INVALID
+from ..wire import LINGER_RESET, MAX_HEADER
+from .rpc import Backend, answer_call
+from .transport import MAX_PEER_BODY, PEER_PATH, REQUEST_TIMEOUT, TOKEN_HEADER
 
 MAX_BODY = 1 << 20  # 1 MiB: far above any legitimate client request
-MAX_PEER_BODY = 8 << 20  # peers batch messages (a log catch-up can be large)
-MAX_CONNECTIONS = 128
-IDLE_TIMEOUT = 30.0
-MAX_KEY_LENGTH = 1024
+MAX_CONNECTIONS = 512
+MAX_HEADERS = 100
+CLIENT_WORKERS = 128  # a CP call may wait for the consensus: many may wait at once
+PEER_WORKERS = 8
+BACKLOG = 1024
 RPC_PATHS = ("/", "/RPC2")
-PEER_PATH = "/peer"
-
-# XML-RPC fault codes of the "specification for fault code interoperability".
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
+_REAP_INTERVAL = 0.5
 
 
-class StoreFault(Exception):
-    """An answer that is a fault: ``code`` from :mod:`pytest_partition.errors`."""
+class _BadRequest(Exception):
+    """A request this server answers with an error status and then closes."""
 
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-class Backend(Protocol):
-    """What a mode's runtime offers the server; each method may raise StoreFault."""
-
-    def get(self, key: str) -> Any: ...
-    def put(self, key: str, value: Any) -> Any: ...
-    def cas(self, key: str, expected: Any, new: Any) -> Any: ...
-    def incr(self, key: str, delta: int) -> Any: ...
-    def delete(self, key: str) -> Any: ...
-    def state(self) -> dict[str, Any]: ...
-    def role(self) -> dict[str, Any]: ...
-    def stats(self) -> dict[str, Any]: ...
-    def on_peer(self, sender: str, messages: list[Any]) -> None: ...
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+        self.text = text
 
 
-def _key(value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH:
-        raise StoreFault(FAULT_INVALID, f"key {value!r} must be a non-empty string of at most "
-                                        f"{MAX_KEY_LENGTH} characters")
-    return value
+class _Connection:
+    """One client or peer connection and where it stands."""
+
+    __slots__ = ("deadline", "serving", "since", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter, now: float) -> None:
+        self.writer = writer
+        self.serving = False  # a worker has its request: never shed, never timed out
+        self.since = now  # when it became ready for its next request
+        self.deadline = now + REQUEST_TIMEOUT
+
+    def ready_for_request(self, now: float) -> None:
+        self.serving = False
+        self.since = now
+        self.deadline = now + REQUEST_TIMEOUT
+
+    def abort(self) -> None:
+        """Close at once with a reset: nothing of it is worth a goodbye."""
+        transport = self.writer.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+        transport.abort()
 
 
-def _value(value: Any, depth: int = 0) -> Any:
-    # Values are stored as JSON: no binary, no dates, string dict keys.
-    if depth > 32:
-        raise StoreFault(FAULT_INVALID, "value nested deeper than 32 levels")
-    if isinstance(value, int) and not isinstance(value, bool) and not (
-            wire.INT64[0] <= value <= wire.INT64[1]):
-        raise StoreFault(FAULT_INVALID, f"integer {value} does not fit in 64 bits")
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, list):
-        return [_value(item, depth + 1) for item in value]
-    if isinstance(value, dict):
-        return {str(k): _value(v, depth + 1) for k, v in value.items()}
-    raise StoreFault(FAULT_INVALID, f"value of type {type(value).__name__} cannot be stored; "
-                                    "use strings, numbers, booleans, nil, arrays and structs")
+class StoreHTTPServer:
+    """The HTTP server of one store node (see the module docstring).
 
+    ``peer_token`` is the cluster's secret that every ``/peer`` request must
+    carry. The port is bound here (an error if it is taken);
+    :meth:`serve_forever` serves until :meth:`shutdown` is called from any
+    thread; :meth:`server_close` then releases everything.
+    """
 
-def _delta(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise StoreFault(FAULT_INVALID, f"incr delta {value!r} must be an integer")
-    return value
+    def __init__(self, port: int, backend: Backend, log: Callable[[str], None], *,
+                 peer_token: str) -> None:
+        if not peer_token:
+            raise ValueError("peer_token must be a non-empty secret")
+        self.backend = backend
+        self.log = log
+        self._token = peer_token.encode()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._listener.bind(("127.0.0.1", port))
+            self._listener.listen(BACKLOG)  # callers queue from now on, not from serve_forever
+        except OSError:
+            self._listener.close()
+            raise
+        self.server_address: tuple[str, int] = self._listener.getsockname()
+        self._loop = asyncio.new_event_loop()
+        self._client_workers = ThreadPoolExecutor(CLIENT_WORKERS, thread_name_prefix="call")
+        self._peer_workers = ThreadPoolExecutor(PEER_WORKERS, thread_name_prefix="peer")
+        self._connections: dict[_Connection, None] = {}  # oldest first
+        self._shutdown = threading.Event()
+        self._stopping: asyncio.Event | None = None
+        self.shed = 0  # connections closed to make room for newer ones
+        self._shed_logged = 0
 
+    # -- life ---------------------------------------------------------------------
 
-# method -> (parameter names, checker of the parameters)
-METHODS: dict[str, tuple[tuple[str, ...], Callable[..., tuple[Any, ...]]]] = {
-    "ping": ((), lambda: ()),
-    "get": (("key",), lambda k: (_key(k),)),
-    "put": (("key", "value"), lambda k, v: (_key(k), _value(v))),
-    "cas": (("key", "expected", "new"), lambda k, e, n: (_key(k), _value(e), _value(n))),
-    "incr": (("key", "delta"), lambda k, d: (_key(k), _delta(d))),
-    "delete": (("key",), lambda k: (_key(k),)),
-    "state": ((), lambda: ()),
-    "role": ((), lambda: ()),
-    "stats": ((), lambda: ()),
-}
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until :meth:`shutdown` (``poll_interval`` is accepted for
+        compatibility with :mod:`socketserver` and unused)."""
+        self._loop.run_until_complete(self._serve())
 
+    def shutdown(self) -> None:
+        """Stop :meth:`serve_forever`; callable from any thread."""
+        self._shutdown.set()
+        with contextlib.suppress(RuntimeError):  # the loop is closed already
+            self._loop.call_soon_threadsafe(self._stop_serving)
 
-def dispatch(backend: Backend, method: str, params: tuple[Any, ...]) -> Any:
-    """Check and run one XML-RPC call; raises StoreFault for every refusal."""
-    if method not in METHODS:
-        raise StoreFault(METHOD_NOT_FOUND, f"method {method!r} does not exist; the methods are "
-                                           f"{', '.join(METHODS)}")
-    names, check = METHODS[method]
-    if len(params) != len(names):
-        raise StoreFault(INVALID_PARAMS, f"{method}({', '.join(names)}) takes {len(names)} "
-                                         f"argument(s), got {len(params)}")
-    arguments = check(*params)
-    if method == "ping":
-        return "pong"
-    result = getattr(backend, method)(*arguments)
-    return result
+    def server_close(self) -> None:
+        """Release the port, the loop and the worker threads."""
+        self._listener.close()
+        self._client_workers.shutdown(wait=False, cancel_futures=True)
+        self._peer_workers.shutdown(wait=False, cancel_futures=True)
+        if not self._loop.is_running():
+            self._loop.close()
 
+    def token_matches(self, given: str | None) -> bool:
+        """True when a peer request carries this cluster's token."""
+        if given is None:
+            return False
+        # (Headers arrive as latin-1 text; compare bytes in constant time.)
+        return hmac.compare_digest(given.encode("latin-1", "replace"), self._token)
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # peers keep their connection open
-    timeout = IDLE_TIMEOUT
-    server: StoreHTTPServer
+    def _stop_serving(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass  # one line per request would drown the node's log
-
-    def do_POST(self) -> None:  # noqa: N802 - the http.server name
-        if self.path not in RPC_PATHS and self.path != PEER_PATH:
-            self._reply(404, b"no such path; XML-RPC is served on /RPC2\n", "text/plain")
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        if self._shutdown.is_set():
             return
-        length_header = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding") or length_header is None:
-            self._reply(411, b"a Content-Length is required\n", "text/plain", close=True)
+        server = await asyncio.start_server(self._serve_connection, sock=self._listener,
+                                            backlog=BACKLOG, limit=MAX_HEADER)
+        reaper = asyncio.create_task(self._reap())
+        try:
+            await self._stopping.wait()
+        finally:
+            reaper.cancel()
+            server.close()
+            for connection in list(self._connections):
+                connection.abort()
+            # Let every connection's coroutine see its end before the loop closes.
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+    async def _reap(self) -> None:
+        """Close connections past their deadline; say now and then how many were shed."""
+        while True:
+            await asyncio.sleep(_REAP_INTERVAL)
+            now = time.monotonic()
+            for connection in list(self._connections):
+                if not connection.serving and connection.deadline < now:
+                    connection.abort()
+            if self.shed != self._shed_logged:
+                self.log(f"connection limit ({MAX_CONNECTIONS}) reached: closed "
+                         f"{self.shed - self._shed_logged} connection(s) that waited longest "
+                         "for a request")
+                self._shed_logged = self.shed
+
+    # -- one connection -----------------------------------------------------------
+
+    def _admit(self, connection: _Connection) -> bool:
+        """Make room for a new connection; False when every other one is being served."""
+        if len(self._connections) >= MAX_CONNECTIONS:
+            waiting = [c for c in self._connections if not c.serving]
+            if not waiting:
+                return False
+            oldest = min(waiting, key=lambda c: c.since)
+            del self._connections[oldest]
+            oldest.abort()
+            self.shed += 1
+        self._connections[connection] = None
+        return True
+
+    async def _serve_connection(self, reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        connection = _Connection(writer, time.monotonic())
+        if not self._admit(connection):
+            connection.abort()
             return
         try:
-            length = int(length_header)
-        except ValueError:
-            self._reply(400, b"bad Content-Length\n", "text/plain", close=True)
-            return
-        limit = MAX_PEER_BODY if self.path == PEER_PATH else MAX_BODY
-        if length < 0 or length > limit:
-            # Refused before reading: an announced 64 MiB costs us nothing.
-            self._reply(413, f"body over {limit} bytes refused\n".encode(), "text/plain",
-                        close=True)
-            return
-        body = self.rfile.read(length)
-        if len(body) != length:
-            self.close_connection = True
-            return
-        if self.path == PEER_PATH:
-            self._peer(body)
-        else:
-            self._rpc(body)
+            while True:
+                try:
+                    close = await self._serve_request(reader, connection)
+                except _BadRequest as bad:
+                    await self._respond(connection, bad.status, bad.text.encode() + b"\n",
+                                        "text/plain", close=True)
+                    return
+                if close:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass  # the other side went away, or we closed it (timed out, shed)
+        except Exception as error:  # a bug of ours: one line, and the node serves on
+            self.log(f"connection failed: {type(error).__name__}: {error}")
+        finally:
+            self._connections.pop(connection, None)
+            writer.close()
 
-    def _peer(self, body: bytes) -> None:
+    async def _serve_request(self, reader: asyncio.StreamReader,
+                             connection: _Connection) -> bool:
+        """Read one request, answer it; True when the connection must close."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(431, f"request head over {MAX_HEADER} bytes") from None
+        method, path, version, headers = _parse_head(head)
+        close = (headers.get("connection", "").lower() == "close"
+                 or (version == "HTTP/1.0"
+                     and headers.get("connection", "").lower() != "keep-alive"))
+        if method != "POST":
+            raise _BadRequest(501, f"method {method} is not served; XML-RPC calls are POSTs")
+        if path not in RPC_PATHS and path != PEER_PATH:
+            raise _BadRequest(404, "no such path; XML-RPC is served on /RPC2")
+        peer = path == PEER_PATH
+        if peer and not self.token_matches(headers.get(TOKEN_HEADER.lower())):
+            # Before anything of the body is read: a stranger's bytes cost nothing.
+            raise _BadRequest(403, "peer requests need this cluster's token")
+        length = _content_length(headers, MAX_PEER_BODY if peer else MAX_BODY)
+        if headers.get("expect", "").lower() == "100-continue":
+            connection.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = await reader.readexactly(length)
+        connection.serving = True
+        loop = asyncio.get_running_loop()
+        if peer:
+            status, answer = await loop.run_in_executor(self._peer_workers, self._peer, body)
+            await self._respond(connection, status, answer, "text/plain", close=close)
+        else:
+            answer = await loop.run_in_executor(self._client_workers, answer_call,
+                                                self.backend, body, self.log)
+            await self._respond(connection, 200, answer, "text/xml", close=close)
+        return close
+
+    def _peer(self, body: bytes) -> tuple[int, bytes]:
         try:
             batch = json.loads(body)
             sender = str(batch["from"])
@@ -171,91 +263,51 @@ class _Handler(BaseHTTPRequestHandler):
             if not isinstance(messages, list):
                 raise TypeError("messages must be a list")
         except (ValueError, KeyError, TypeError) as error:
-            self._reply(400, f"bad peer batch: {error}\n".encode(), "text/plain")
-            return
-        self.server.backend.on_peer(sender, messages)
-        self._reply(204, b"", "text/plain")
+            return 400, f"bad peer batch: {error}\n".encode()
+        self.backend.on_peer(sender, messages)
+        return 204, b""
 
-    def _rpc(self, body: bytes) -> None:
-        if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-            response = _fault(INVALID_REQUEST, "XML with a DTD or entities is refused")
-        else:
-            try:
-                params, method = xmlrpc.client.loads(body, use_builtin_types=True)
-            except Exception as error:  # expat and the unmarshaller raise many types
-                response = _fault(PARSE_ERROR, f"malformed XML-RPC request: {error}")
-            else:
-                if method is None:
-                    response = _fault(INVALID_REQUEST, "the request names no method")
-                else:
-                    response = self._call(str(method), params)
-        self._reply(200, response, "text/xml")
-
-    def _call(self, method: str, params: tuple[Any, ...]) -> bytes:
-        try:
-            result = dispatch(self.server.backend, method, params)
-            return wire.dumps((result,), methodresponse=True).encode()
-        except StoreFault as fault:
-            return _fault(fault.code, fault.message)
-        except Exception as error:  # a bug of ours must not take the node down
-            self.server.log(f"{method}{params!r} failed: {type(error).__name__}: {error}")
-            return _fault(INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")
-
-    def _reply(self, status: int, body: bytes, content_type: str, *, close: bool = False) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
+    async def _respond(self, connection: _Connection, status: int, body: bytes,
+                       content_type: str, *, close: bool) -> None:
+        head = (f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+                + ("Connection: close\r\n" if close else "") + "\r\n")
+        # A reader that does not take its answer is timed out like an idle one.
+        connection.ready_for_request(time.monotonic())
+        connection.writer.write(head.encode("latin-1") + body)
+        await connection.writer.drain()
 
 
-def _fault(code: int, message: str) -> bytes:
-    return wire.dumps(xmlrpc.client.Fault(code, message)).encode()
+def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+    """(method, path, version, headers by lower-case name) of a request head."""
+    lines = head[:-4].decode("latin-1").split("\r\n")
+    while lines and not lines[0]:  # empty lines before a request are allowed
+        lines.pop(0)
+    parts = lines[0].split(" ") if lines else []
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _BadRequest(400, "malformed request line")
+    if len(lines) - 1 > MAX_HEADERS:
+        raise _BadRequest(431, f"more than {MAX_HEADERS} headers")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            raise _BadRequest(400, f"malformed header line {line[:40]!r}")
+        name = name.lower()
+        if name in headers and name in ("content-length", "transfer-encoding",
+                                        TOKEN_HEADER.lower()):
+            raise _BadRequest(400, f"header {name} given twice")
+        headers[name] = value.strip()
+    return parts[0], parts[1], parts[2], headers
 
 
-class StoreHTTPServer(socketserver.ThreadingMixIn, HTTPServer):
-    """A threaded HTTP server on 127.0.0.1 that caps concurrent connections."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int, backend: Backend, log: Callable[[str], None]) -> None:
-        self.backend = backend
-        self.log = log
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            # Over the cap: close at once rather than pile up threads.
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Peers reset connections they gave up on, by design: not worth a
-        # traceback in the node's log. Anything else gets one line.
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):
-            return
-        self.log(f"request from {client_address} failed: {type(error).__name__}: {error}")
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # HTTPServer.server_bind would look our name up in DNS: skip it.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-
-def describe_methods() -> Mapping[str, tuple[str, ...]]:
-    """The callable methods and their parameter names (for docs and errors)."""
-    return {name: names for name, (names, _) in METHODS.items()}
+def _content_length(headers: dict[str, str], limit: int) -> int:
+    length = headers.get("content-length")
+    if "transfer-encoding" in headers or length is None:
+        raise _BadRequest(411, "a Content-Length is required")
+    if not length.isdigit():
+        raise _BadRequest(400, "bad Content-Length")
+    if int(length) > limit:
+        # Refused before reading: an announced 64 MiB costs us nothing.
+        raise _BadRequest(413, f"body over {limit} bytes refused")
+    return int(length)

@@ -7,7 +7,9 @@ drop or duplicate it, and loses anything that crosses a cut link at send or
 delivery time; with ``hold=True`` it holds such messages instead and lets them
 flow once the link is restored, like the proxy's ``drop`` kind (TCP
 retransmitting into a dead route). All randomness comes from the seed. Every message goes through
-``to_dict`` -> JSON -> ``from_dict``, so payloads are proven serializable.
+``to_dict`` -> JSON -> ``from_dict``, so payloads are proven serializable; with
+``max_message_bytes`` a message whose JSON is larger is lost, as a node's peer
+endpoint refuses an oversized body.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytest_partition.store.ap import ApConfig, ApNode, Message, Result
+from pytest_partition.store.ap import ApConfig, ApMessage, ApNode, ApResult
 
 
 class ApSim:
@@ -37,6 +39,7 @@ class ApSim:
         dup_p: float = 0.0,
         serialize: bool = True,
         hold: bool = False,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.names = list(names)
         self.seed, self.config, self.bug = seed, config or ApConfig(), bug
@@ -46,9 +49,10 @@ class ApSim:
         self.now_ms = 0
         self.skew_ms = dict.fromkeys(self.names, 0)
         self.cut_links: set[tuple[str, str]] = set()
-        self.sent = self.delivered = self.lost = 0
-        self._queue: list[tuple[int, int, Message]] = []
-        self._held: list[Message] = []
+        self.sent = self.delivered = self.lost = self.oversized = 0
+        self.max_message_bytes = max_message_bytes
+        self._queue: list[tuple[int, int, ApMessage]] = []
+        self._held: list[ApMessage] = []
         self._seq = 0
         self._restarts = 0
         self.nodes = {name: self._new_node(name) for name in self.names}
@@ -64,9 +68,9 @@ class ApSim:
         """The node's physical clock: simulated time plus its skew."""
         return self.now_ms + self.skew_ms[name]
 
-    def op(self, name: str, f: str, *args: Any) -> Result:
+    def op(self, name: str, f: str, *args: Any) -> ApResult:
         """Run client operation ``f`` on node ``name`` now; its pushes leave at once."""
-        result: Result = getattr(self.nodes[name], f)(*args, self.clock(name))
+        result: ApResult = getattr(self.nodes[name], f)(*args, self.clock(name))
         self._collect(name)
         return result
 
@@ -124,10 +128,14 @@ class ApSim:
         for message in self.nodes[name].outbox():
             self._send(message)
 
-    def _send(self, message: Message) -> None:
+    def _send(self, message: ApMessage) -> None:
         self.sent += 1
         if self.serialize:
-            message = Message.from_dict(json.loads(json.dumps(message.to_dict())))
+            text = json.dumps(message.to_dict())
+            if self.max_message_bytes is not None and len(text) > self.max_message_bytes:
+                self.oversized += 1  # the peer refuses the body: lost, every time
+                return
+            message = ApMessage.from_dict(json.loads(text))
         copies = 2 if self.rng.random() < self.dup_p else 1
         for _ in range(copies):
             if self.rng.random() < self.drop_p:
@@ -135,12 +143,12 @@ class ApSim:
             elif not self._blocked(message):
                 self._enqueue(message)
 
-    def _enqueue(self, message: Message) -> None:
+    def _enqueue(self, message: ApMessage) -> None:
         self._seq += 1
         at = self.now_ms + self.rng.randint(*self.delay_ms)
         heapq.heappush(self._queue, (at, self._seq, message))
 
-    def _blocked(self, message: Message) -> bool:
+    def _blocked(self, message: ApMessage) -> bool:
         if (message.src, message.dst) not in self.cut_links:
             return False
         if self.hold:

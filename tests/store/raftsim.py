@@ -3,7 +3,9 @@
 Everything runs in one thread on logical time: :meth:`Sim.step` delivers the
 messages due this tick, then ticks every live node. The network delays each
 message by a random number of ticks (so it also reorders), can duplicate
-messages, and obeys cuts (both ways or one way) and per-link loss. Each node
+messages, and obeys cuts (both ways or one way) and per-link loss; with
+``max_message_bytes`` it also loses every message whose JSON is larger, as a
+node's peer endpoint refuses an oversized body. Each node
 "persists" to an in-memory :class:`Disk` following the Ready ordering rule
 (disk first, then send), so :meth:`Sim.crash` and :meth:`Sim.restart` model a
 process that dies and comes back from what it fsynced.
@@ -26,8 +28,8 @@ from pytest_partition.store import kv
 from pytest_partition.store.raft import (
     Entry,
     HardState,
-    Message,
     RaftConfig,
+    RaftMessage,
     RaftNode,
     Ready,
     Response,
@@ -163,6 +165,7 @@ class Sim:
         bug: str | None = None,
         wire: bool = False,
         strict_acks: bool = True,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.ids = [f"n{i}" for i in range(1, size + 1)]
         self.rng = random.Random(seed)
@@ -172,12 +175,15 @@ class Sim:
         self.bug = bug
         self.wire = wire  # round-trip every message through JSON, as the server does
         self.strict_acks = strict_acks  # an "ok" write must be committed when answered
+        self.max_message_bytes = max_message_bytes
+        self.bytes_sent: dict[tuple[str, str], int] = {}  # JSON bytes per link (when measured)
+        self.oversized = 0
         self.now = 0
         self.disks = {nid: Disk() for nid in self.ids}
         self.nodes: dict[str, RaftNode | None] = {nid: None for nid in self.ids}
         self.cuts: set[tuple[str, str]] = set()
         self.loss: dict[tuple[str, str], float] = {}
-        self.queue: list[tuple[int, int, Message]] = []
+        self.queue: list[tuple[int, int, RaftMessage]] = []
         self.sent = 0
         self.delivered = 0
         self.ops: dict[str, Op] = {}
@@ -261,9 +267,15 @@ class Sim:
 
     recover = heal
 
-    def _send(self, message: Message) -> None:
-        if self.wire:
-            message = Message.from_dict(json.loads(json.dumps(message.to_dict())))
+    def _send(self, message: RaftMessage) -> None:
+        if self.wire or self.max_message_bytes is not None:
+            text = json.dumps(message.to_dict())
+            link = (message.src, message.dst)
+            self.bytes_sent[link] = self.bytes_sent.get(link, 0) + len(text)
+            if self.max_message_bytes is not None and len(text) > self.max_message_bytes:
+                self.oversized += 1
+                return
+            message = RaftMessage.from_dict(json.loads(text))
         p = self.loss.get((message.src, message.dst), 0.0)
         copies = 2 if self.duplicate and self.rng.random() < self.duplicate else 1
         for _ in range(copies):
@@ -320,7 +332,7 @@ class Sim:
         self._after()
         return request_id
 
-    def deliver(self, message: Message) -> None:
+    def deliver(self, message: RaftMessage) -> None:
         """Hand ``message`` to its destination now (tests use it to inject copies)."""
         node = self.nodes.get(message.dst)
         if node is None or (message.src, message.dst) in self.cuts:
@@ -432,7 +444,7 @@ class Sim:
                 raise SimViolation(f"{nid}: kv {dict(node.kv)} differs from the log's {state}")
         # Replay the committed log: the result of each write, and every
         # version of every key (index, value) in commit order.
-        results: dict[str, kv.Result] = {}
+        results: dict[str, kv.ApplyResult] = {}
         versions: dict[Any, list[tuple[int, Any]]] = {}
         state = {}
         for entry in committed:

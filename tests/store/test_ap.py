@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from apsim import ApSim
 
-from pytest_partition.store.ap import BUGS, ApConfig, ApNode, Message, Result
+from pytest_partition.store.ap import BUGS, ApConfig, ApMessage, ApNode, ApResult
 from pytest_partition.store.crdt import Register
 
 CONVERGE_MS = 3_000  # the bound every healed schedule must meet, in simulated ms
@@ -28,7 +28,7 @@ def records_equal(sim: ApSim) -> bool:
 
 def start_inventory(seed: int, **kwargs: Any) -> ApSim:
     sim = ApSim(seed=seed, **kwargs)
-    assert sim.op("A", "incr", "dryer", 60) == Result("ok", 60)
+    assert sim.op("A", "incr", "dryer", 60) == ApResult("ok", 60)
     assert sim.run_until_converged(CONVERGE_MS) is not None
     return sim
 
@@ -40,7 +40,7 @@ def start_inventory(seed: int, **kwargs: Any) -> ApSim:
 def test_seed_story_stale_but_available_then_heals_without_user_action(seed: int) -> None:
     sim = start_inventory(seed)
     sim.partition("A,B|C")
-    assert sim.op("A", "incr", "dryer", -1) == Result("ok", 59)
+    assert sim.op("A", "incr", "dryer", -1) == ApResult("ok", 59)
     sim.run(1_000)
     assert values(sim, "dryer") == [59, 59, 60]  # C: stale, but it answers
     sim.heal()
@@ -69,9 +69,9 @@ def test_every_node_answers_during_a_partition(spec: str) -> None:
             key = f"{name}{round_}"
             assert sim.op(name, "get", "dryer").status == "ok"
             assert sim.op(name, "incr", "dryer", -1).status == "ok"
-            assert sim.op(name, "put", key, round_) == Result("ok", True)
-            assert sim.op(name, "cas", key, round_, "x") == Result("ok", True)
-            assert sim.op(name, "delete", key) == Result("ok", True)
+            assert sim.op(name, "put", key, round_) == ApResult("ok", True)
+            assert sim.op(name, "cas", key, round_, "x") == ApResult("ok", True)
+            assert sim.op(name, "delete", key) == ApResult("ok", True)
         sim.run(200)
     sim.heal()
     assert sim.run_until_converged(CONVERGE_MS) is not None
@@ -178,6 +178,21 @@ def loaded_pair(keys: int) -> ApSim:
     return sim
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_replica_catches_up_on_big_values_through_messages_the_peer_accepts(
+        seed: int) -> None:
+    # The peer endpoint refuses a body over 2 MiB: 40 values of 100 KB must
+    # travel in several bounded messages, by pushes and by anti-entropy alike.
+    sim = ApSim(seed=seed, max_message_bytes=2 << 20, delay_ms=(1, 20))
+    sim.isolate("C")
+    for number in range(40):
+        assert sim.op("A", "put", f"k{number}", f"{number}" + "x" * 100_000).status == "ok"
+    sim.run(2_000)
+    sim.heal()
+    assert sim.run_until_converged(5_000) is not None
+    assert sim.oversized == 0
+
+
 def test_anti_entropy_between_equal_replicas_sends_only_digests() -> None:
     sim = loaded_pair(1_000)
     before = {n: dict(node.counters) for n, node in sim.nodes.items()}
@@ -237,7 +252,7 @@ def test_a_node_with_a_slow_clock_still_overwrites_what_it_has_seen() -> None:
     sim.skew_ms["C"] = -60_000  # C's clock is a minute behind
     sim.op("A", "put", "x", 1)
     assert sim.run_until_converged(CONVERGE_MS) is not None
-    assert sim.op("C", "put", "x", 2) == Result("ok", True)
+    assert sim.op("C", "put", "x", 2) == ApResult("ok", True)
     assert sim.op("C", "get", "x").value == 2  # the HLC moved C past A's stamp
     assert sim.run_until_converged(CONVERGE_MS) is not None
     assert values(sim, "x") == [2, 2, 2]
@@ -348,21 +363,21 @@ def test_type_conflicts_and_bad_arguments_are_invalid_and_change_nothing() -> No
 
 def test_delete_then_reuse_a_key_both_ways() -> None:
     node = ApNode("A", ["B"], rng=random.Random(0))
-    assert node.incr("k", 5, 1) == Result("ok", 5)
-    assert node.delete("k", 2) == Result("ok", True) and node.get("k", 2).value is None
-    assert node.delete("k", 2) == Result("ok", False)  # nothing left to delete
+    assert node.incr("k", 5, 1) == ApResult("ok", 5)
+    assert node.delete("k", 2) == ApResult("ok", True) and node.get("k", 2).value is None
+    assert node.delete("k", 2) == ApResult("ok", False)  # nothing left to delete
     assert node.put("k", "now a register", 3).status == "ok"
     assert node.delete("k", 4).status == "ok"
-    assert node.incr("k", 2, 5) == Result("ok", 2)  # a counter again, from 0
-    assert node.incr("missing", 0, 5) == Result("ok", 0) and "missing" not in node.state()
+    assert node.incr("k", 2, 5) == ApResult("ok", 2)  # a counter again, from 0
+    assert node.incr("missing", 0, 5) == ApResult("ok", 0) and "missing" not in node.state()
     assert node.state() == {"k": 2}
 
 
 def test_cas_compares_with_the_local_replica_only() -> None:
     node = ApNode("A", ["B"], rng=random.Random(0))
-    assert node.cas("k", None, 1, 1) == Result("ok", True)  # None means absent
-    assert node.cas("k", 0, 2, 2) == Result("ok", False, "expected 0, found 1")
-    assert node.cas("k", 1.0, 2, 3) == Result("ok", True)  # == as in the CP store
+    assert node.cas("k", None, 1, 1) == ApResult("ok", True)  # None means absent
+    assert node.cas("k", 0, 2, 2) == ApResult("ok", False, "expected 0, found 1")
+    assert node.cas("k", 1.0, 2, 3) == ApResult("ok", True)  # == as in the CP store
     assert node.get("k", 3).value == 2
 
 
@@ -375,7 +390,7 @@ def test_message_round_trips_through_json() -> None:
     node.tick(1_700_000_000_000)
     node.tick(1_700_000_000_500)
     for message in node.outbox():
-        assert Message.from_dict(json.loads(json.dumps(message.to_dict()))) == message
+        assert ApMessage.from_dict(json.loads(json.dumps(message.to_dict()))) == message
 
 
 @pytest.mark.parametrize(
@@ -390,7 +405,7 @@ def test_message_round_trips_through_json() -> None:
 )
 def test_message_from_dict_rejects_bad_input(data: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Message.from_dict(data)
+        ApMessage.from_dict(data)
 
 
 def junk(rng: random.Random, depth: int = 0) -> Any:
@@ -412,7 +427,7 @@ def test_step_never_crashes_on_malformed_messages() -> None:
         payload = junk(rng)
         kind = rng.choice(["push", "ack", "ae_digest", "ae_versions", "ae_records", "x"])
         body = payload if isinstance(payload, dict) else {"records": payload}
-        message = Message(rng.choice(["B", "Z"]), rng.choice(["A", "A", "Q"]), kind, body)
+        message = ApMessage(rng.choice(["B", "Z"]), rng.choice(["A", "A", "Q"]), kind, body)
         node.step(rng.choice([message, message, payload]), 10)  # also non-Messages
     assert node.counters["malformed_messages"] > 1_000
     # Junk may merge well-formed records; it must never lose or rewind ours.
@@ -425,13 +440,13 @@ def test_duplicated_and_stale_acks_are_harmless() -> None:
     first = node.outbox()[0]
     node.put("k", 2, 2)  # supersedes the first push
     assert node.pending_pushes == 1
-    stale = Message("B", "A", "ack", first.payload["ids"])
-    node.step(Message("B", "A", "ack", {"ids": first.payload["ids"]}), 3)
+    stale = ApMessage("B", "A", "ack", first.payload["ids"])
+    node.step(ApMessage("B", "A", "ack", {"ids": first.payload["ids"]}), 3)
     node.step(stale, 3)
     assert node.pending_pushes == 1  # only the ack of the latest push clears it
     latest = node.outbox()[-1]
     for _ in range(2):
-        node.step(Message("B", "A", "ack", {"ids": latest.payload["ids"]}), 4)
+        node.step(ApMessage("B", "A", "ack", {"ids": latest.payload["ids"]}), 4)
     assert node.pending_pushes == 0 and node.counters["malformed_messages"] == 1
 
 

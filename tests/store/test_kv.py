@@ -10,15 +10,15 @@ from pytest_partition.store import kv
 
 
 def test_get_missing_key_is_none() -> None:
-    assert kv.apply({}, {"op": "get", "key": "a"}) == kv.Result("ok", None)
+    assert kv.apply({}, {"op": "get", "key": "a"}) == kv.ApplyResult("ok", None)
 
 
 def test_put_then_get() -> None:
     state: dict[kv.Key, Any] = {}
-    assert kv.apply(state, {"op": "put", "key": "a", "value": [1, {"x": 2}]}) == kv.Result(
+    assert kv.apply(state, {"op": "put", "key": "a", "value": [1, {"x": 2}]}) == kv.ApplyResult(
         "ok", True
     )
-    assert kv.apply(state, {"op": "get", "key": "a"}) == kv.Result("ok", [1, {"x": 2}])
+    assert kv.apply(state, {"op": "get", "key": "a"}) == kv.ApplyResult("ok", [1, {"x": 2}])
 
 
 def test_int_and_string_keys_are_distinct() -> None:
@@ -30,11 +30,11 @@ def test_int_and_string_keys_are_distinct() -> None:
 
 def test_cas_succeeds_only_on_expected_value() -> None:
     state: dict[kv.Key, Any] = {"a": 1}
-    assert kv.apply(state, {"op": "cas", "key": "a", "expected": 2, "new": 3}) == kv.Result(
+    assert kv.apply(state, {"op": "cas", "key": "a", "expected": 2, "new": 3}) == kv.ApplyResult(
         "ok", False
     )
     assert state == {"a": 1}
-    assert kv.apply(state, {"op": "cas", "key": "a", "expected": 1, "new": 3}) == kv.Result(
+    assert kv.apply(state, {"op": "cas", "key": "a", "expected": 1, "new": 3}) == kv.ApplyResult(
         "ok", True
     )
     assert state == {"a": 3}
@@ -48,8 +48,8 @@ def test_cas_treats_missing_as_none() -> None:
 
 def test_incr_counts_missing_as_zero() -> None:
     state: dict[kv.Key, Any] = {}
-    assert kv.apply(state, {"op": "incr", "key": "n", "delta": 2}) == kv.Result("ok", 2)
-    assert kv.apply(state, {"op": "incr", "key": "n", "delta": -5}) == kv.Result("ok", -3)
+    assert kv.apply(state, {"op": "incr", "key": "n", "delta": 2}) == kv.ApplyResult("ok", 2)
+    assert kv.apply(state, {"op": "incr", "key": "n", "delta": -5}) == kv.ApplyResult("ok", -3)
 
 
 @pytest.mark.parametrize("current", ["x", 1.5, True, None, [1]])
@@ -72,8 +72,8 @@ def test_incr_with_non_int_delta_is_invalid(delta: object) -> None:
 
 def test_delete_reports_whether_the_key_existed() -> None:
     state: dict[kv.Key, Any] = {"a": 1}
-    assert kv.apply(state, {"op": "delete", "key": "a"}) == kv.Result("ok", True)
-    assert kv.apply(state, {"op": "delete", "key": "a"}) == kv.Result("ok", False)
+    assert kv.apply(state, {"op": "delete", "key": "a"}) == kv.ApplyResult("ok", True)
+    assert kv.apply(state, {"op": "delete", "key": "a"}) == kv.ApplyResult("ok", False)
     assert state == {}
 
 
@@ -117,3 +117,15 @@ def test_well_formed_commands_validate() -> None:
 def test_only_get_is_a_read() -> None:
     assert kv.is_read({"op": "get", "key": "a"})
     assert not kv.is_read({"op": "put", "key": "a", "value": 1})
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), -float("inf")])
+def test_nan_and_infinities_are_not_values(number: float) -> None:
+    state: dict[kv.Key, Any] = {"a": 1}
+    for command in ({"op": "put", "key": "a", "value": number},
+                    {"op": "put", "key": "a", "value": [1, {"x": number}]},
+                    {"op": "cas", "key": "a", "expected": number, "new": 2},
+                    {"op": "cas", "key": "a", "expected": 1, "new": number}):
+        result = kv.apply(state, command)
+        assert result.status == "invalid" and "NaN and infinities" in result.reason
+    assert state == {"a": 1}

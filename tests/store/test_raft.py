@@ -19,8 +19,8 @@ from pytest_partition.store.raft import (
     BUGS,
     Entry,
     HardState,
-    Message,
     RaftConfig,
+    RaftMessage,
     RaftNode,
     Ready,
     Response,
@@ -64,8 +64,8 @@ def elect(node: RaftNode, voter: str) -> None:
     """Drive a hand-built node of a 3-node cluster to leadership with one peer's votes."""
     for _ in range(2 * ELECTION):
         node.tick()
-    node.step(Message("pre_vote_resp", voter, node.node_id, term=node.term + 1))
-    node.step(Message("vote_resp", voter, node.node_id, term=node.term))
+    node.step(RaftMessage("pre_vote_resp", voter, node.node_id, term=node.term + 1))
+    node.step(RaftMessage("vote_resp", voter, node.node_id, term=node.term))
     assert node.role == "leader"
 
 
@@ -100,7 +100,7 @@ def test_election_timeouts_come_from_the_injected_rng() -> None:
 def test_vote_is_in_the_same_ready_as_the_hard_state_that_records_it() -> None:
     config = RaftConfig(pre_vote=False)
     node = RaftNode("n1", ["n1", "n2", "n3"], rng=random.Random(1), config=config)
-    node.step(Message("vote", "n2", "n1", term=1, index=0, log_term=0))
+    node.step(RaftMessage("vote", "n2", "n1", term=1, index=0, log_term=0))
     ready = node.ready()
     assert ready.hard_state == HardState(1, "n2")
     assert [(m.type, m.dst, m.reject) for m in ready.messages] == [("vote_resp", "n2", False)]
@@ -121,10 +121,10 @@ def test_pre_vote_leaves_term_and_vote_untouched() -> None:
 def test_follower_that_hears_a_leader_refuses_pre_votes_and_ignores_votes() -> None:
     """The lease of thesis §4.2.3/§9.6: a node that merely lost touch cannot disrupt."""
     node = RaftNode("n1", ["n1", "n2", "n3"], rng=random.Random(0))
-    node.step(Message("heartbeat", "n2", "n1", term=3))
+    node.step(RaftMessage("heartbeat", "n2", "n1", term=3))
     node.ready()
-    node.step(Message("pre_vote", "n3", "n1", term=4, index=5, log_term=3))
-    node.step(Message("vote", "n3", "n1", term=4, index=5, log_term=3))
+    node.step(RaftMessage("pre_vote", "n3", "n1", term=4, index=5, log_term=3))
+    node.step(RaftMessage("vote", "n3", "n1", term=4, index=5, log_term=3))
     replies = node.ready().messages
     assert [(m.type, m.reject, m.term) for m in replies] == [
         ("pre_vote_resp", True, 3),
@@ -133,7 +133,7 @@ def test_follower_that_hears_a_leader_refuses_pre_votes_and_ignores_votes() -> N
     assert (node.term, node.leader) == (3, "n2")
     for _ in range(ELECTION):
         node.tick()  # the lease runs out without heartbeats
-    node.step(Message("pre_vote", "n3", "n1", term=4, index=5, log_term=3))
+    node.step(RaftMessage("pre_vote", "n3", "n1", term=4, index=5, log_term=3))
     assert [(m.type, m.reject, m.term) for m in node.ready().messages] == [
         ("pre_vote_resp", False, 4),
     ]
@@ -142,7 +142,7 @@ def test_follower_that_hears_a_leader_refuses_pre_votes_and_ignores_votes() -> N
 
 def test_node_answers_a_stale_leader_with_its_term_so_the_leader_steps_down() -> None:
     node = RaftNode("n1", ["n1", "n2", "n3"], rng=random.Random(0), hard_state=HardState(5, None))
-    node.step(Message("heartbeat", "n2", "n1", term=3))
+    node.step(RaftMessage("heartbeat", "n2", "n1", term=3))
     (reply,) = node.ready().messages
     assert (reply.type, reply.dst, reply.term) == ("append_resp", "n2", 5)
     stale = RaftNode("n2", ["n1", "n2", "n3"], rng=random.Random(0), hard_state=HardState(2, None))
@@ -166,6 +166,73 @@ def test_writes_replicate_to_every_node() -> None:
     assert sim.node(leader).commit_index == len(logs[0])
 
 
+BIG = "x" * 100_000  # ~100 KB of JSON per entry: ten fill one append (1 MiB)
+
+
+def isolated_follower_misses(sim: Sim, writes: int) -> tuple[str, str]:
+    """Cut a follower off while ``writes`` big values commit; return (leader, follower)."""
+    leader = sim.wait_stable()
+    follower = others(sim, leader)[0]
+    sim.isolate(follower)
+    for value in range(writes):
+        assert sim.request(leader, put(f"{value}{BIG}", f"k{value % 4}")).status == "ok"
+    return leader, follower
+
+
+@pytest.mark.parametrize("writes", [4, 40])
+def test_a_follower_catches_up_any_gap_through_messages_the_peer_accepts(writes: int) -> None:
+    # The peer endpoint loses a message over 2 MiB, as a node refuses an
+    # oversized body: one append holding a 4 MB gap would never arrive.
+    sim = Sim(3, seed=5, max_message_bytes=2 << 20)
+    leader, follower = isolated_follower_misses(sim, writes)
+    sim.heal()
+    target = sim.node(leader).commit_index
+    sim.run_until(lambda: sim.node(follower).commit_index >= target, 20 * ELECTION)
+    assert sim.oversized == 0
+    assert sim.node(follower).kv == sim.node(leader).kv
+
+
+def test_appends_are_bounded_by_bytes_but_always_carry_an_entry() -> None:
+    config = RaftConfig(max_append_bytes=150_000)
+    sim = Sim(3, seed=6, config=config, max_message_bytes=400_000)
+    leader, follower = isolated_follower_misses(sim, 6)
+    huge = "y" * 300_000  # larger than max_append_bytes on its own
+    assert sim.request(leader, put(huge, "huge")).status == "ok"
+    sim.heal()
+    target = sim.node(leader).commit_index
+    sizes: list[int] = []
+    real_send = sim._send
+
+    def measured(message: RaftMessage) -> None:
+        if message.type == "append" and message.entries:
+            sizes.append(sum(len(json.dumps(e.to_dict())) for e in message.entries))
+            assert len(message.entries) == 1 or sizes[-1] <= config.max_append_bytes
+        real_send(message)
+
+    sim._send = measured  # type: ignore[method-assign]
+    sim.run_until(lambda: sim.node(follower).commit_index >= target, 20 * ELECTION)
+    assert max(sizes) > config.max_append_bytes  # the huge entry went, alone
+    assert sim.node(follower).kv["huge"] == huge
+
+
+def test_catching_up_under_new_writes_sends_each_entry_about_once() -> None:
+    # Each new proposal used to resend the whole batch from the follower's
+    # next index: a follower behind by a lot got the same megabyte per write.
+    sim = Sim(3, seed=7, min_delay=2, max_delay=4, max_message_bytes=2 << 20)
+    leader, follower = isolated_follower_misses(sim, 40)
+    sim.heal()
+    sim.bytes_sent.clear()
+    target = sim.node(leader).commit_index
+    written = 0
+    while sim.node(follower).commit_index < target:
+        sim.submit(leader, put(written, "small"))  # a write per tick meanwhile
+        written += 1
+        sim.step()
+        assert written < 20 * ELECTION, "the follower never caught up"
+    gap = 40 * len(BIG)
+    assert sim.bytes_sent[(leader, follower)] < 2 * gap
+
+
 def test_commit_by_counting_only_for_entries_of_the_current_term() -> None:
     """Raft §5.4.2 / Figure 8: a majority holding an old-term entry is not enough."""
     peers = ["n1", "n2", "n3", "n4", "n5"]
@@ -174,15 +241,15 @@ def test_commit_by_counting_only_for_entries_of_the_current_term() -> None:
     for _ in range(2 * ELECTION):
         node.tick()
     for peer in ("n2", "n3"):
-        node.step(Message("pre_vote_resp", peer, "n1", term=4))
+        node.step(RaftMessage("pre_vote_resp", peer, "n1", term=4))
     for peer in ("n2", "n3"):
-        node.step(Message("vote_resp", peer, "n1", term=4))
+        node.step(RaftMessage("vote_resp", peer, "n1", term=4))
     assert (node.role, node.term, node.last_index) == ("leader", 4, 3)  # with its no-op
     for peer in ("n2", "n3"):
-        node.step(Message("append_resp", peer, "n1", term=4, index=2))
+        node.step(RaftMessage("append_resp", peer, "n1", term=4, index=2))
     assert node.commit_index == 0, "entry 2 (term 2) is on 3 of 5 nodes but must not commit"
     for peer in ("n2", "n3"):
-        node.step(Message("append_resp", peer, "n1", term=4, index=3))
+        node.step(RaftMessage("append_resp", peer, "n1", term=4, index=3))
     assert node.commit_index == 3
     assert dict(node.kv) == {"x": 2}
 
@@ -202,7 +269,7 @@ def test_follower_with_a_divergent_tail_converges_by_whole_terms() -> None:
     rejects: list[int] = []
     step = sim.node(third).step
 
-    def counting_step(message: Message) -> None:
+    def counting_step(message: RaftMessage) -> None:
         if message.type == "append_resp" and message.reject and message.src == old:
             rejects.append(message.index)
         step(message)
@@ -217,7 +284,7 @@ def test_follower_with_a_divergent_tail_converges_by_whole_terms() -> None:
 def test_follower_truncation_is_reported_before_new_entries() -> None:
     node = RaftNode("n2", ["n1", "n2", "n3"], rng=random.Random(0))
     node.step(
-        Message(
+        RaftMessage(
             "append",
             "n1",
             "n2",
@@ -229,7 +296,9 @@ def test_follower_truncation_is_reported_before_new_entries() -> None:
     assert [e.index for e in first.entries] == [1, 2]
     assert first.truncate_from is None
     replacement = Entry(2, 2, put(3), "c")
-    node.step(Message("append", "n3", "n2", term=2, index=1, log_term=1, entries=(replacement,)))
+    node.step(
+        RaftMessage("append", "n3", "n2", term=2, index=1, log_term=1, entries=(replacement,))
+    )
     second = node.ready()
     assert second.hard_state == HardState(2, None)
     assert second.truncate_from == 2
@@ -240,8 +309,8 @@ def test_follower_truncation_is_reported_before_new_entries() -> None:
 def test_stale_shorter_append_never_truncates() -> None:
     node = RaftNode("n2", ["n1", "n2", "n3"], rng=random.Random(0))
     entries = (Entry(1, 1, put(1), "a"), Entry(1, 2, put(2), "b"))
-    node.step(Message("append", "n1", "n2", term=1, entries=entries))
-    node.step(Message("append", "n1", "n2", term=1, entries=entries[:1]))  # delayed copy
+    node.step(RaftMessage("append", "n1", "n2", term=1, entries=entries))
+    node.step(RaftMessage("append", "n1", "n2", term=1, entries=entries[:1]))  # delayed copy
     assert node.last_index == 2
     assert node.ready().truncate_from is None
 
@@ -452,12 +521,12 @@ def test_new_leader_holds_reads_until_it_commits_in_its_term() -> None:
     elect(node, "n2")
     node.submit("r", get())
     node.ready()
-    node.step(Message("heartbeat_resp", "n2", "n1", term=2, seq=99))
+    node.step(RaftMessage("heartbeat_resp", "n2", "n1", term=2, seq=99))
     assert node.ready().responses == [], "no read before an entry of term 2 commits"
-    node.step(Message("append_resp", "n2", "n1", term=2, index=2))
+    node.step(RaftMessage("append_resp", "n2", "n1", term=2, index=2))
     heartbeats = [m for m in node.ready().messages if m.type == "heartbeat"]
     assert heartbeats and all(m.seq == 1 for m in heartbeats)
-    node.step(Message("heartbeat_resp", "n3", "n1", term=2, seq=1))
+    node.step(RaftMessage("heartbeat_resp", "n3", "n1", term=2, seq=1))
     assert node.ready().responses == [Response("r", "ok", 7)]
 
 
@@ -479,9 +548,11 @@ def test_pending_reads_are_refused_as_soon_as_the_leader_steps_down() -> None:
     node = RaftNode("n1", ["n1", "n2", "n3"], rng=random.Random(0))
     elect(node, "n2")
     node.submit("local", get())
-    node.step(Message("forward", "n3", "n1", term=node.term, request_id="remote", command=get()))
+    node.step(
+        RaftMessage("forward", "n3", "n1", term=node.term, request_id="remote", command=get())
+    )
     node.ready()
-    node.step(Message("append", "n2", "n1", term=node.term + 1))  # a newer leader exists
+    node.step(RaftMessage("append", "n2", "n1", term=node.term + 1))  # a newer leader exists
     ready = node.ready()
     assert node.role == "follower"
     assert ready.responses == [Response("local", "unavailable", reason="leadership lost in term 2")]
@@ -494,11 +565,11 @@ def test_leader_refuses_a_forward_sent_in_an_older_term() -> None:
     """Accepting forwards only in the term they were sent in keeps every
     request proposed at most once, which makes a refusal definite."""
     node = RaftNode("n1", ["n1", "n2", "n3"], rng=random.Random(0), hard_state=HardState(3, None))
-    node.step(Message("heartbeat", "n2", "n1", term=4))  # term 4 passes with n2 leading
+    node.step(RaftMessage("heartbeat", "n2", "n1", term=4))  # term 4 passes with n2 leading
     elect(node, "n2")
     node.ready()
-    node.step(Message("forward", "n3", "n1", term=4, request_id="old", command=put(1)))
-    node.step(Message("forward", "n3", "n1", term=5, request_id="new", command=put(2)))
+    node.step(RaftMessage("forward", "n3", "n1", term=4, request_id="old", command=put(1)))
+    node.step(RaftMessage("forward", "n3", "n1", term=5, request_id="new", command=put(2)))
     ready = node.ready()
     assert [(m.request_id, m.status) for m in ready.messages if m.type == "forward_resp"] == [
         ("old", "unavailable"),
@@ -521,13 +592,15 @@ def test_duplicated_forward_is_proposed_once_and_answered_once() -> None:
 
 def test_duplicated_forward_response_yields_one_response() -> None:
     node = RaftNode("n2", ["n1", "n2", "n3"], rng=random.Random(0))
-    node.step(Message("heartbeat", "n1", "n2", term=1))
+    node.step(RaftMessage("heartbeat", "n1", "n2", term=1))
     node.submit("r", put(1))
     assert [m.type for m in node.ready().messages] == ["heartbeat_resp", "forward"]
-    answer = Message("forward_resp", "n1", "n2", term=1, request_id="r", status="ok", value=True)
+    answer = RaftMessage(
+        "forward_resp", "n1", "n2", term=1, request_id="r", status="ok", value=True
+    )
     node.step(answer)
     node.step(answer)
-    node.step(Message("forward_resp", "n1", "n2", term=1, request_id="r", status="unavailable"))
+    node.step(RaftMessage("forward_resp", "n1", "n2", term=1, request_id="r", status="unavailable"))
     assert node.ready().responses == [Response("r", "ok", True)]
     for _ in range(RaftConfig().request_timeout_ticks + 1):
         node.tick()
@@ -536,8 +609,8 @@ def test_duplicated_forward_response_yields_one_response() -> None:
 
 def test_forward_to_a_node_that_is_not_the_leader_is_refused_definitely() -> None:
     node = RaftNode("n1", ["n1", "n2", "n3"], rng=random.Random(0), hard_state=HardState(3, None))
-    node.step(Message("heartbeat", "n2", "n1", term=4))  # alive through term 4, never leading
-    forward = Message("forward", "n3", "n1", term=4, request_id="r", command=put(1))
+    node.step(RaftMessage("heartbeat", "n2", "n1", term=4))  # alive through term 4, never leading
+    forward = RaftMessage("forward", "n3", "n1", term=4, request_id="r", command=put(1))
     node.step(forward)
     (reply,) = node.ready().messages[1:]
     assert (reply.type, reply.status) == ("forward_resp", "unavailable")
@@ -653,7 +726,7 @@ def test_unknown_bug_names_the_accepted_ones() -> None:
 
 
 def test_message_round_trips_through_json() -> None:
-    message = Message(
+    message = RaftMessage(
         "append",
         "n1",
         "n2",
@@ -663,9 +736,9 @@ def test_message_round_trips_through_json() -> None:
         entries=(Entry(3, 5, put([1, 2]), "r9"), Entry(3, 6, {"op": "noop"})),
         commit=4,
     )
-    assert Message.from_dict(json.loads(json.dumps(message.to_dict()))) == message
-    answer = Message("forward_resp", "n1", "n2", 3, request_id="r", status="ok", value={"a": 1})
-    assert Message.from_dict(json.loads(json.dumps(answer.to_dict()))) == answer
+    assert RaftMessage.from_dict(json.loads(json.dumps(message.to_dict()))) == message
+    answer = RaftMessage("forward_resp", "n1", "n2", 3, request_id="r", status="ok", value={"a": 1})
+    assert RaftMessage.from_dict(json.loads(json.dumps(answer.to_dict()))) == answer
 
 
 @pytest.mark.parametrize(
@@ -700,17 +773,17 @@ def test_message_round_trips_through_json() -> None:
 )
 def test_malformed_messages_raise_value_error(data: Any, names: str) -> None:
     with pytest.raises(ValueError, match=names):
-        Message.from_dict(data)
+        RaftMessage.from_dict(data)
 
 
 def test_step_ignores_unknown_peers_types_and_misaddressed_messages() -> None:
     node = RaftNode("n1", ["n1", "n2", "n3"], rng=random.Random(0))
     for message in (
-        Message("vote", "stranger", "n1", term=9),
-        Message("vote", "n2", "n3", term=9),
-        Message("gossip", "n2", "n1", term=9),
-        Message("forward", "stranger", "n1", term=0, request_id="r", command=put(1)),
-        Message("append", "n2", "n1", term=1, index=5, entries=(Entry(1, 9, put(1)),)),
+        RaftMessage("vote", "stranger", "n1", term=9),
+        RaftMessage("vote", "n2", "n3", term=9),
+        RaftMessage("gossip", "n2", "n1", term=9),
+        RaftMessage("forward", "stranger", "n1", term=0, request_id="r", command=put(1)),
+        RaftMessage("append", "n2", "n1", term=1, index=5, entries=(Entry(1, 9, put(1)),)),
     ):
         node.step(message)
     assert node.term in (0, 1)
@@ -741,3 +814,5 @@ def test_config_is_validated() -> None:
         RaftConfig(election_ticks=5, heartbeat_ticks=5)
     with pytest.raises(ValueError, match="request_timeout_ticks"):
         RaftConfig(request_timeout_ticks=0)
+    with pytest.raises(ValueError, match="max_append_bytes must be >= 1"):
+        RaftConfig(max_append_bytes=0)

@@ -128,6 +128,22 @@ def test_whole_cluster_restart_recovers_from_disk(shops: Cluster) -> None:
     assert eventually(lambda: a.get("count"), timeout=10) == 5
 
 
+def test_a_follower_that_missed_16_megabytes_of_writes_catches_up(shops: Cluster) -> None:
+    leader = shops.wait_leader()
+    lagging = next(n for n in shops.names if n != leader)
+    shops.partition(f"isolate:{lagging}")
+    writer = shops.client(leader, timeout=10)
+    for number in range(16):  # each value just under a client request's 1 MiB limit
+        writer.put(f"big{number % 4}", str(number % 10) * 1_000_000)
+    target = shops.call(leader, "stats")["commit_index"]
+    shops.heal()
+    # Before, one append carried the whole gap, over the peer endpoint's
+    # limit: refused (a reset) every time, and the follower stayed behind.
+    eventually(lambda: shops.call(lagging, "stats", timeout=5)["commit_index"] >= target,
+               timeout=30)
+    assert shops.call(lagging, "state", timeout=10) == shops.call(leader, "state", timeout=10)
+
+
 def test_stale_read_bug_serves_reads_from_an_isolated_leader() -> None:
     with Cluster(["A", "B", "C"], mode="cp", bug="stale-read") as cluster:
         old = cluster.wait_leader()

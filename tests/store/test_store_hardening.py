@@ -6,14 +6,22 @@ the node refused it clearly, kept serving, and kept its data.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import socket
+import subprocess
+import sys
+import time
 import xmlrpc.client
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pytest_partition import Cluster
 from pytest_partition.client import rpc_call
+from pytest_partition.store.transport import TOKEN_HEADER
 
 MODES = ["cp", "ap"]
 
@@ -27,10 +35,12 @@ def node(request: pytest.FixtureRequest) -> Iterator[tuple[Cluster, int]]:
 
 
 def http_post(port: int, body: bytes, *, path: str = "/RPC2",
-              length: int | None = None, read_timeout: float = 10.0) -> bytes:
+              length: int | None = None, read_timeout: float = 10.0,
+              headers: dict[str, str] | None = None) -> bytes:
     """Send one raw HTTP POST and return the raw reply (headers and body)."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
-            f"Content-Length: {len(body) if length is None else length}\r\n"
+            f"Content-Length: {len(body) if length is None else length}\r\n{extra}"
             "Connection: close\r\n\r\n").encode()
     chunks = []
     with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as sock:
@@ -113,6 +123,108 @@ def test_entity_expansion_bomb_is_refused(node: tuple[Cluster, int]) -> None:
     still_serving(cluster, port)
 
 
+def put_document(value_xml: str, prolog: str = "") -> str:
+    """A ``put("KEY", <value_xml>)`` call with ``prolog`` between the XML declaration
+    and the root element."""
+    return (f'<?xml version="1.0"?>{prolog}<methodCall><methodName>put</methodName><params>'
+            "<param><value><string>KEY</string></value></param>"
+            f"<param><value>{value_xml}</value></param></params></methodCall>")
+
+
+LAUGHS = put_document(
+    "<string>&e9;</string>",
+    '<!DOCTYPE m [<!ENTITY e0 "lol">'
+    + "".join(f'<!ENTITY e{i} "{("&e" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+    + "]>")
+EXTERNAL = put_document("<string>&x;</string>",
+                        '<!DOCTYPE m [<!ENTITY x SYSTEM "file:///etc/hostname">]>')
+BARE_DOCTYPE = put_document("<string>plain</string>", "<!DOCTYPE methodCall>")
+PARAMETER = put_document("<string>plain</string>",
+                         '<!DOCTYPE m [<!ENTITY % p SYSTEM "file:///etc/hostname"> %p;]>')
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("document", [LAUGHS, EXTERNAL, BARE_DOCTYPE, PARAMETER],
+                         ids=["billion-laughs", "external-entity", "bare-doctype",
+                              "parameter-entity"])
+def test_documents_with_a_doctype_are_refused_in_any_encoding(
+        node: tuple[Cluster, int], encoding: str, document: str) -> None:
+    cluster, port = node
+    # (Python's "utf-16" writes a byte order mark; the -le/-be ones do not.)
+    declared = document.replace('<?xml version="1.0"?>',
+                                f'<?xml version="1.0" encoding="{encoding.upper()[:6]}"?>')
+    key = f"doc-{encoding}-{len(document)}"
+    body = declared.replace("KEY", key).encode(encoding)
+    code, text = fault_of(http_post(port, body))
+    assert (code, "DTD" in text) == (-32600, True), text
+    assert rpc_call(port, "get", (key,), 5.0).value is None, "nothing may be written"
+    still_serving(cluster, port)
+
+
+@pytest.mark.parametrize("number", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("method", ["put", "cas-expected", "cas-new"])
+def test_nan_and_infinities_are_not_values(node: tuple[Cluster, int], number: str,
+                                           method: str) -> None:
+    cluster, port = node
+    double = f"<value><double>{number}</double></value>"
+    plain = "<value><string>x</string></value>"
+    params = {"put": [double], "cas-expected": [double, plain],
+              "cas-new": [plain, double]}[method]
+    name, key = method.split("-")[0], f"{method}-{number}"
+    body = (f"<?xml version='1.0'?><methodCall><methodName>{name}</methodName><params>"
+            f"<param><value><string>{key}</string></value></param>"
+            + "".join(f"<param>{p}</param>" for p in params) + "</params></methodCall>").encode()
+    code, text = fault_of(http_post(port, body))
+    assert code == 400 and "NaN and infinities" in text, text
+    assert rpc_call(port, "get", (key,), 5.0).value is None
+    still_serving(cluster, port)
+
+
+def nested(depth: int, leaf: str = "<value><string>x</string></value>") -> str:
+    return "<value><array><data>" * depth + leaf + "</data></array></value>" * depth
+
+
+@pytest.mark.parametrize(("method", "params", "words"), [
+    ("get", [nested(1000)], "key [[[[[["),
+    ("incr", ["<value><string>k</string></value>", nested(1000)], "incr delta [[[[[["),
+    ("put", ["<value><string>k</string></value>", nested(1000)], "nested deeper than 32"),
+    ("put", [nested(20_000), "<value><int>1</int></value>"], "key [[[[[["),
+])
+def test_deeply_nested_arguments_get_a_fault(node: tuple[Cluster, int], method: str,
+                                             params: list[str], words: str) -> None:
+    cluster, port = node
+    body = (f"<?xml version='1.0'?><methodCall><methodName>{method}</methodName><params>"
+            + "".join(f"<param>{p}</param>" for p in params) + "</params></methodCall>").encode()
+    code, text = fault_of(http_post(port, body))
+    assert code == 400 and words in text, text
+    still_serving(cluster, port)
+
+
+def test_a_flood_of_idle_and_half_sent_connections_does_not_silence_the_node(
+        node: tuple[Cluster, int]) -> None:
+    cluster, port = node
+    flood: list[socket.socket] = []
+    try:
+        # More than the node's connection limit (512), opened at a pace the
+        # node accepts them all: idle ones, and ones that stop mid-request.
+        for number in range(600):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if number % 3 == 0:
+                sock.sendall(b"POST /RPC2 HTTP/1.1\r\nContent-Le")
+            flood.append(sock)
+            time.sleep(0.002)  # a pace the node's accept loop keeps up with, not a wait
+        for sock in flood[::3]:
+            with contextlib.suppress(OSError):
+                sock.send(b"n")  # a trickle: each byte must not buy more time
+        outcomes = [rpc_call(port, "get", ("keep",), 2.0) for _ in range(20)]
+        assert [(o.type, o.value) for o in outcomes] == [("ok", "me")] * 20, \
+            {o.error for o in outcomes}
+    finally:
+        for sock in flood:
+            sock.close()
+    still_serving(cluster, port)
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -149,11 +261,73 @@ def test_unknown_path_and_method(node: tuple[Cluster, int]) -> None:
     still_serving(cluster, port)
 
 
+def cluster_token(cluster: Cluster, name: str = "n1") -> str:
+    """The token the plugin handed to a node (read from its environment)."""
+    environ = Path(f"/proc/{cluster.nodes[name].pid}/environ").read_bytes()
+    for item in environ.split(b"\0"):
+        key, _, value = item.partition(b"=")
+        if key == b"PARTITION_CLUSTER_TOKEN":
+            return value.decode()
+    raise AssertionError("the node has no PARTITION_CLUSTER_TOKEN")
+
+
+def forged_batch(cluster: Cluster) -> bytes:
+    """What the issue's attacker sent: a message that would overwrite "keep"."""
+    if cluster.mode == "cp":
+        term = cluster.call("n1", "role")["term"] + 1000
+        entry = {"term": term, "index": 1, "command": {"op": "put", "key": "keep",
+                                                       "value": "FORGED"}, "request_id": "x"}
+        message = {"type": "append", "src": "n2", "dst": "n1", "term": term, "index": 0,
+                   "log_term": 0, "entries": [entry], "commit": 1}
+    else:
+        record = {"reg": {"ts": [2**62, 0], "node": "n2", "value": "FORGED"}}
+        message = {"type": "push", "src": "n2", "dst": "n1",
+                   "payload": {"records": {"keep": record}, "ids": {"keep": 1}}}
+    return json.dumps({"from": "n2", "messages": [message]}).encode()
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong", "right+1"])
+def test_peer_requests_without_the_cluster_token_are_refused_unread(
+        node: tuple[Cluster, int], token: str | None) -> None:
+    cluster, port = node
+    if token is not None and "right" in token:
+        token = token.replace("right", cluster_token(cluster))
+    headers = {} if token is None else {TOKEN_HEADER: token}
+    before = cluster.call("n1", "role"), cluster.call("n1", "stats")["malformed_messages"]
+    reply = http_post(port, forged_batch(cluster), path="/peer", headers=headers)
+    assert reply.startswith(b"HTTP/1.1 403"), reply[:80]
+    # Refused before the body is read or parsed: neither JSON nor size matter.
+    assert http_post(port, b"{not json", path="/peer",
+                     headers=headers).startswith(b"HTTP/1.1 403")
+    assert http_post(port, b"{", path="/peer", length=64 << 20, headers=headers,
+                     read_timeout=5.0).startswith(b"HTTP/1.1 403")
+    assert (cluster.call("n1", "role"), cluster.call("n1", "stats")["malformed_messages"]) \
+        == before
+    still_serving(cluster, port)
+    assert cluster.wait_converged(timeout=10)["keep"] == "me"
+
+
+def test_the_store_will_not_start_without_a_cluster_token(tmp_path: Path) -> None:
+    env = {**os.environ, "PARTITION_NODE": "n1", "PARTITION_PORT": "1",
+           "PARTITION_PEERS": "{}", "PARTITION_DATA_DIR": str(tmp_path)}
+    env.pop("PARTITION_CLUSTER_TOKEN", None)
+    for token in (None, ""):
+        if token is not None:
+            env["PARTITION_CLUSTER_TOKEN"] = token
+        done = subprocess.run([sys.executable, "-m", "pytest_partition.store", "--mode", "cp"],
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=30, check=False)
+        assert done.returncode == 2
+        assert "PARTITION_CLUSTER_TOKEN" in done.stderr and "secrets" in done.stderr
+
+
 def test_bad_peer_batches_are_ignored(node: tuple[Cluster, int]) -> None:
     cluster, port = node
-    assert http_post(port, b"{not json", path="/peer").startswith(b"HTTP/1.1 400")
+    token = {TOKEN_HEADER: cluster_token(cluster)}
+    assert http_post(port, b"{not json", path="/peer",
+                     headers=token).startswith(b"HTTP/1.1 400")
     junk = b'{"from": "n2", "messages": [{"type": "nonsense"}, 7, null]}'
-    assert http_post(port, junk, path="/peer").startswith(b"HTTP/1.1 204")
+    assert http_post(port, junk, path="/peer", headers=token).startswith(b"HTTP/1.1 204")
     still_serving(cluster, port)
     assert cluster.call("n1", "stats")["malformed_messages"] >= 3
 

@@ -220,9 +220,11 @@ class Cluster:
             self._spawn(node)
         self._wait_ready(list(self.nodes.values()))
         if self.mode == "cp" and self.reference_store:
-            # The reference store refuses everything until it has a leader;
-            # a test should start with a cluster that serves.
+            # The reference store refuses everything until it has a leader,
+            # and a follower until it has heard from it: a test should start
+            # with a cluster that serves, on every node.
             self.wait_leader(self.start_timeout)
+            self._wait_followers(self.start_timeout)
 
     def stop(self, grace: float = _STOP_GRACE) -> None:
         """Stop every node and the network; remove the work dir if it was ours.
@@ -532,6 +534,21 @@ class Cluster:
         if leader is None:
             raise ClusterError(f"no node reported itself leader within {timeout:g} s")
         return leader
+
+    def _wait_followers(self, timeout: float) -> None:
+        """Wait until every node's ``role()`` names one leader (the reference store's
+        ``{"role", "term", "leader"}``)."""
+        def one_leader() -> bool:
+            named = set()
+            for name in self.running_nodes():
+                outcome = self._rpc(name, "role", timeout=0.5)
+                if outcome.type != "ok" or not isinstance(outcome.value, dict):
+                    return False
+                named.add(outcome.value.get("leader"))
+            return len(named) == 1 and None not in named
+
+        if not until(one_leader, timeout, first_wait=0.004, max_wait=0.1, growth=1.5):
+            raise ClusterError(f"the nodes did not agree on a leader within {timeout:g} s")
 
     def _fault(self, f: str, *, node: str | None = None, value: Any = None) -> Event:
         event = self.history.append(process=NEMESIS, type="info", f=f, node=node, value=value)

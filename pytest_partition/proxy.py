@@ -114,7 +114,7 @@ class Conn:
     __slots__ = ("link", "a", "b", "afd", "bfd", "up", "down", "connecting", "deferred",
                  "closed", "reset_to", "masks")
 
-    def __init__(self, link: Link, a: socket.socket, b: socket.socket) -> None:
+    def __init__(self, link: LinkListener, a: socket.socket, b: socket.socket) -> None:
         self.link = link
         self.a = a
         self.b = b
@@ -133,7 +133,7 @@ class Conn:
         self.masks = {self.afd: 0, self.bfd: 0}
 
 
-class Link:
+class LinkListener:
     """A listening socket for the traffic of ``src`` to ``dst``."""
 
     def __init__(self, src: str, dst: str, upstream: int, listener: socket.socket,
@@ -187,7 +187,7 @@ class Proxy:
         self.epoll = select.epoll()
         # fd -> (handler, argument): the loop dispatches on this table.
         self.handlers: dict[int, tuple[Callable[[Any, int, int], None], Any]] = {}
-        self.links: dict[tuple[str, str], Link] = {}
+        self.links: dict[tuple[str, str], LinkListener] = {}
         self.cut: dict[Direction, str] = {}          # direction -> "drop" | "reject"
         self.latency: dict[Direction, tuple[float, float]] = {}  # seconds, jitter
         self.down: set[str] = set()
@@ -277,7 +277,7 @@ class Proxy:
                 # Wake us only when the request has arrived: accept and read
                 # it in one loop turn (only for links whose clients speak first).
                 listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
-            link = Link(src, dst, upstream, listener, http_client)
+            link = LinkListener(src, dst, upstream, listener, http_client)
             self.links[(src, dst)] = link
             self.share_descriptors()
             fd = link.listener.fileno()
@@ -381,13 +381,13 @@ class Proxy:
                 else:
                     self.pump(conn)
 
-    def rejecting(self, link: Link) -> bool:
+    def rejecting(self, link: LinkListener) -> bool:
         return (
             self.cut.get((link.src, link.dst)) == "reject"
             or self.cut.get((link.dst, link.src)) == "reject"
         )
 
-    def refresh_listener(self, link: Link) -> None:
+    def refresh_listener(self, link: LinkListener) -> None:
         should_listen = link.dst not in self.down and not self.rejecting(link)
         if should_listen == link.listening:
             return
@@ -405,7 +405,7 @@ class Proxy:
             link.listener.shutdown(socket.SHUT_RD)
         link.listening = should_listen
 
-    def rest_listener(self, link: Link) -> None:
+    def rest_listener(self, link: LinkListener) -> None:
         fd = link.listener.fileno()
         if self.handlers.pop(fd, None) is not None:
             self.epoll.unregister(fd)
@@ -419,7 +419,7 @@ class Proxy:
 
     # -- connections ---------------------------------------------------------------
 
-    def on_listener(self, link: Link, _fd: int, _mask: int) -> None:
+    def on_listener(self, link: LinkListener, _fd: int, _mask: int) -> None:
         # One connection per event: the listener is level-triggered, so more
         # pending connections wake us again at once, and we spare the failed
         # accept() that would end a loop.

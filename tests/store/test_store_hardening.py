@@ -262,13 +262,10 @@ def test_unknown_path_and_method(node: tuple[Cluster, int]) -> None:
 
 
 def cluster_token(cluster: Cluster, name: str = "n1") -> str:
-    """The token the plugin handed to a node (read from its environment)."""
-    environ = Path(f"/proc/{cluster.nodes[name].pid}/environ").read_bytes()
-    for item in environ.split(b"\0"):
-        key, _, value = item.partition(b"=")
-        if key == b"PARTITION_CLUSTER_TOKEN":
-            return value.decode()
-    raise AssertionError("the node has no PARTITION_CLUSTER_TOKEN")
+    """The token the plugin handed to a node (a forked node's /proc/PID/environ is its
+    zygote's, so it is read from what the cluster gives the node)."""
+    token: str = cluster._env(cluster.nodes[name])["PARTITION_CLUSTER_TOKEN"]
+    return token
 
 
 def forged_batch(cluster: Cluster) -> bytes:

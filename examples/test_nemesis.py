@@ -1,11 +1,15 @@
 """Random faults while clients work, then a verdict from the whole history.
 
 ``cluster.run`` starts concurrent clients (a Jepsen-style workload), lets a
-seeded nemesis cut the network again and again, heals, and returns the
-history with its checks. The last test plants a bug in the store and shows
-the checker catching it: it is marked xfail(strict=True), so the example
-passes while pytest still prints the failure report (run with -rx, or see the
-artifacts folder).
+seeded nemesis cut the network again and again for windows of random length
+(blips, and cuts that outlast the store's timeouts), holds the last cut after
+the clients stop, heals, reads every key on every node, and returns the
+history with its checks. The third test runs the nemesis marker's schedule
+during a plain test body instead. The last test plants a bug in the store
+and shows the checker catching it with default settings: it is marked
+xfail(strict=True), so the example passes, and the summary says so in one
+line with the folder of its report (report.txt) and artifacts; run it with
+--runxfail to see the whole report in the terminal.
 """
 
 from __future__ import annotations

@@ -1,12 +1,15 @@
-"""Driving your own service in its own words, with the built-in workloads and checkers.
+"""Driving your own service in its own words, checked with the models the checkers know.
 
 Your service does not call its operations ``get`` and ``put``: the inventory
 in own_service/ has ``set(item, count)`` and ``get(item)``. A run can still
-use the models the checkers know: ``methods=`` maps the model's operation
-names to the service's, so the clients call ``set`` and the history records
-``put``. For operations no built-in workload issues, hand ``cluster.run``
-your own generator, ``generate(rng) -> (method, args)``, with the model to
-check the history against.
+use the built-in models: ``methods=`` maps the model's operation names to the
+service's, so the clients call ``set`` and the history records ``put``. For
+operations no built-in workload issues (here: restocking and reading a few
+named items), hand ``cluster.run`` your own generator,
+``generate(rng) -> (method, args)``, with the model to check the history
+against; the run then reads every item on every node after the heal, as the
+built-in workloads do. The service's backups answer reads from a copy the
+primary refreshes a few times a second, so the checker finds stale reads.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ READMES = [ROOT / "README.md", ROOT / "README.zh-CN.md"]
 DOCS = sorted(path for path in [*READMES, *(ROOT / "docs").rglob("*.md")] if path.is_file())
 LANGUAGES = {"python", "bash", "ini", "toml", "text", "json", "yaml"}
 PAGES = ["index.md", "quickstart.md", "concepts.md", "api.md", "node-contract.md",
-         "checkers.md", "ci.md", "troubleshooting.md", "store-cp.md", "store-ap.md",
-         "zh/quickstart.md"]
+         "checkers.md", "shrinking.md", "ci.md", "troubleshooting.md", "store-cp.md",
+         "store-ap.md", "architecture.md", "zh/quickstart.md"]
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ from pytest_partition import (
     Kill,
     Latency,
     Nemesis,
+    NotJudged,
     Pause,
     Unavailable,
+    UntestedWarning,
     eventually,
     parse_spec,
 )
@@ -170,6 +172,24 @@ def test_a_fault_of_your_own():
     assert [e.f for e in result.history.faults()][:2] == ["pause", "resume"]
 
 
+@pytest.mark.cluster(nodes=3, mode="ap")
+def test_a_run_without_a_cut_is_not_judged(cluster):
+    slow = cluster.run("kv", duration=1.0, nemesis=Nemesis(Latency(20), interval=0.3))
+    with pytest.raises(NotJudged, match="AP not judged: no cut"):
+        slow.assert_ap()
+    with pytest.warns(UntestedWarning):
+        slow.assert_ap(require_cut=False)      # accepted, and said to prove little
+
+
+@pytest.mark.cluster(nodes=3, mode="ap")
+def test_a_schedule_replayed(cluster, tmp_path):
+    first = cluster.run("kv", duration=2.0, nemesis="random-halves")
+    path = first.save_schedule(tmp_path / "schedule.json")
+    again = cluster.run("kv", duration=2.0, nemesis=Nemesis.replay(path))
+    assert [f.shape() for f in again.schedule] == [f.shape() for f in first.schedule]
+    assert first.schedule  # (a run with a nemesis always applies its last cut)
+
+
 @pytest.mark.cluster(nodes=["A", "B", "C"], command=MY_NODE, env={"TOY_ROLE_B": "leader"})
 def test_waiting(cluster):
     a, c = cluster.client("A"), cluster.client("C")
@@ -206,7 +226,7 @@ INI = """
 [pytest]
 partition_nodes = 5
 partition_client_timeout = 2.0
-partition_artifacts = partition-artifacts
+partition_keep_runs = 10
 """
 
 pytest_plugins = ["pytester"]

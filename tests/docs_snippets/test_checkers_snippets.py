@@ -10,6 +10,7 @@ from pytest_partition.checkers import (
     check_counter,
     check_lost_updates,
     converged,
+    exposure,
     linearizable,
 )
 from pytest_partition.report import write_timeline
@@ -54,6 +55,11 @@ def test_availability_and_the_verdict():
     verdict = cap_verdict(history)
     print(verdict.sentence)
     assert verdict.verdict == "CP"
+
+    found = exposure(history)
+    print(found.explain())
+    assert found.minority_requests == 1 and found.keys_written_on_two_sides == 1
+    assert found.cp_untested is None and found.ap_untested is None
 
 
 def test_a_counter_that_lost_a_sale():

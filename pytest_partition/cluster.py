@@ -18,7 +18,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -789,7 +788,9 @@ _WARNED_DEAF: set[str] = set()
 
 def _warn_deaf(command: Sequence[str], names: list[str], grace: float) -> None:
     """Warn once per node program that ignores the end of its input."""
-    program = " ".join(command[:3]) if command[:2] == [sys.executable, "-m"] else command[0]
+    python = Path(command[0]).name.startswith("python")
+    program = " ".join(command[:3] if command[1:2] == ["-m"] else command[:2]) if python \
+        else command[0]
     if program in _WARNED_DEAF:
         return
     _WARNED_DEAF.add(program)

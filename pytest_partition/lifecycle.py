@@ -60,6 +60,13 @@ def expected_failure(report: pytest.TestReport) -> bool:
     return report.skipped and hasattr(report, "wasxfail")
 
 
+def unexpected_pass(report: pytest.TestReport) -> bool:
+    """True for a strict xfail test that passed, which pytest reports as failed
+    (``[XPASS(strict)] reason``): its faults broke nothing, so they are no
+    failing schedule."""
+    return report.failed and str(report.longrepr).startswith("[XPASS(strict)]")
+
+
 class TestClusters:
     """The clusters one test started, and what happens to them when it ends."""
 
@@ -88,6 +95,12 @@ class TestClusters:
             replay = self._remembered()
             self.replay_source = "remembered" if replay is not None else None
         self.replay = replay
+        #: This test's run seed: a replayed schedule's own, unless one was given,
+        #: so that the workers and the nodes' randomness are those it was
+        #: recorded with.
+        self.seed = settings.seed
+        if replay is not None and replay.seed is not None and not settings.seed_given:
+            self.seed = replay.seed
         shutil.rmtree(self.folder, ignore_errors=True)  # a previous run of the same test
 
     # -- while the test runs ---------------------------------------------------------
@@ -98,7 +111,7 @@ class TestClusters:
         config = self.item.config
         cluster = Cluster(
             **self._kwargs(overrides),
-            seed=derive_seed(self.settings.seed, self.item.nodeid, len(self.started)),
+            seed=derive_seed(self.seed, self.item.nodeid, len(self.started)),
             spec=self.spec,
             workdir=self.folder / f"cluster{len(self.started) or ''}",
             keep_workdir=True,
@@ -181,7 +194,7 @@ class TestClusters:
         self.analyses = self._analyse()
         sections = report_sections(self.analyses, artifacts=self.folder, replay=self._replay())
         schedule = self._schedule_of(self.started[0])
-        if len(schedule):
+        if len(schedule) and not unexpected_pass(report):
             if self._may_shrink():
                 # Before the artifacts and the replay line, which close the report.
                 sections.insert(-2, ("partition: smallest failing schedule",
@@ -204,7 +217,7 @@ class TestClusters:
         write(f"shrinking the {len(schedule)} fault(s) of {self.item.nodeid} (budget "
               f"{self.settings.shrink_budget:g} s, {self.settings.shrink_tries} tries each)")
         smallest, attempts = shrink_test(
-            self.item, schedule, seed=self.settings.seed, crash=crash_of(report),
+            self.item, schedule, seed=self.seed, crash=crash_of(report),
             folder=self.folder, budget=self.settings.shrink_budget,
             tries=self.settings.shrink_tries, estimate=time.monotonic() - self._began,
             hint=hint, hint_run=hint_run, progress=lambda line: write(f"shrink: {line}"))
@@ -215,7 +228,7 @@ class TestClusters:
                  f"{len(attempts)} candidate(s) in {time.monotonic() - began:.0f} s):"]
         lines.extend(f"  {line}" for line in smallest.describe() or ["(no fault at all)"])
         lines.append(f"schedule: {path}")
-        lines.append("replay: " + replay_command(self.item.nodeid, self.settings.seed, path))
+        lines.append("replay: " + replay_command(self.item.nodeid, self.seed, path))
         if smallest is schedule:
             lines[0] = (f"no smaller schedule failed {self.settings.shrink_tries} tries in a "
                         f"row ({len(attempts)} candidate(s) tried):")
@@ -224,9 +237,13 @@ class TestClusters:
     def _hint(self, cluster: Cluster) -> tuple[float | None, int]:
         """When the first blamed operation began: seconds from the start of the
         nemesis in force then (and its number), for the shrink to try first."""
-        culprits = self.analyses[0][1].culprits if self.analyses else []
-        if not culprits or not cluster.nemeses:
+        analysis = self.analyses[0][1] if self.analyses else None
+        if analysis is None or not analysis.culprits or not cluster.nemeses:
             return None, 0
+        raised = analysis.run.raised if analysis.run is not None else None
+        if raised is not None and not raised.startswith("not CP"):
+            return None, 0  # an AP failure: the blamed operation says little of it
+        culprits = analysis.culprits
         at = min(op.start for op in culprits) + cluster.history.origin_ns
         started = [(number, nemesis.started_ns or 0)
                    for number, nemesis in enumerate(cluster.nemeses)]
@@ -243,7 +260,7 @@ class TestClusters:
     def _schedule_of(self, cluster: Cluster) -> Schedule:
         """What the cluster's nemeses applied, marked with this test and run seed."""
         schedule = cluster.schedule
-        schedule.test, schedule.seed = self.item.nodeid, self.settings.seed
+        schedule.test, schedule.seed = self.item.nodeid, self.seed
         return schedule
 
     def _schedule_path(self) -> Path | None:
@@ -253,7 +270,7 @@ class TestClusters:
         return None
 
     def _replay(self) -> str:
-        return replay_text(self.item.nodeid, self.settings.seed, self._schedule_path())
+        return replay_text(self.item.nodeid, self.seed, self._schedule_path())
 
     # -- when the test ends --------------------------------------------------------------
 
@@ -289,7 +306,8 @@ class TestClusters:
         report = self.call_report
         xfailed = report is not None and expected_failure(report)
         failed = report is not None and (report.failed or xfailed)
-        if report is not None and report.passed and self.replay_source == "remembered":
+        if (report is not None and (report.passed or unexpected_pass(report))
+                and self.replay_source == "remembered"):
             self._forget()  # it passes the schedule that broke it: fixed
         analyses = self.analyses or self._analyse()
         nemesis = self._nemesis_words()
@@ -301,11 +319,11 @@ class TestClusters:
                     schedule.save(cluster.workdir / SCHEDULE_FILE)
                 write_artifacts(cluster.workdir, cluster, analysis, {
                     "test": self.item.nodeid, "outcome": report.outcome if report else "unknown",
-                    "seed": self.settings.seed, "cluster_seed": cluster.seed, "spec": self.spec,
+                    "seed": self.seed, "cluster_seed": cluster.seed, "spec": self.spec,
                     "nemesis": nemesis,
                     **({"mode": cluster.mode, "bug": cluster.bug} if cluster.reference_store
                        else {"command": cluster.command}),
-                    "replay": replay_command(self.item.nodeid, self.settings.seed,
+                    "replay": replay_command(self.item.nodeid, self.seed,
                                              self._schedule_path() if number == 0 else None),
                     "crash": crash.to_dict() if crash is not None else None,
                     "replayed": self.replay_source,
@@ -316,13 +334,17 @@ class TestClusters:
         properties = self.item.user_properties
         row = summary_row(self.item.nodeid, first, spec=self.spec, nemesis=nemesis)
         properties.append((SUMMARY_PROPERTY, json.dumps(row)))
-        properties.append(("partition_seed", self.settings.seed))
+        properties.append(("partition_seed", self.seed))
         properties.append(("partition_verdict", first.verdict.sentence))
         if report is not None and xfailed:
             # pytest shows no report for an xfail: ours is written beside the
             # artifacts, and the summary gets one line pointing at it.
-            text = "\n".join(f"--- {title}\n{body}" for title, body in report_sections(
-                analyses, artifacts=self.folder, replay=self._replay()))
+            sections = report_sections(analyses, artifacts=self.folder, replay=self._replay(),
+                                       assertion_shown=False)
+            failure = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)
+            if failure:  # pytest shows none of it for an xfail
+                sections.insert(0, ("partition: the expected failure", str(failure)))
+            text = "\n".join(f"--- {title}\n{body}" for title, body in sections)
             (self.folder / "report.txt").write_text(
                 f"xfail reason: {report.wasxfail}\n{text}\n", encoding="utf-8")
             properties.append((XFAIL_PROPERTY, json.dumps(

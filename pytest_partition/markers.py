@@ -40,7 +40,7 @@ MARKERS = (
     "node count or names, store mode cp|ap, a planted bug, or your own node command",
     "partition(*specs): run the test once per partition spec ('A,B|C', 'A->C', "
     "'random-halves', ...); cluster.partitioned() applies it",
-    "nemesis(spec, interval=0.5, heal_interval=None): run a seeded schedule of faults "
+    "nemesis(spec, interval=None, heal_interval=None): run a seeded schedule of faults "
     "during the test body (one spec, or a list of specs); cluster and nemesis markers "
     "of the test, its class and its module merge, the closest winning per argument",
 )
@@ -54,7 +54,7 @@ class Markers:
 
     cluster: list[Mark]  # closest first; cluster_factory's arguments go in front
     cluster_kwargs: dict[str, Any]
-    nemesis: tuple[list[str], float, float | None] | None
+    nemesis: tuple[list[str], float | None, float | None] | None
     partition: list[str] | None
 
 

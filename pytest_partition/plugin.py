@@ -201,7 +201,7 @@ def cluster(cluster_factory: Callable[..., Cluster]) -> Cluster:
     return cluster_factory()
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:

@@ -424,15 +424,16 @@ def _env(given: MarkerArgs) -> dict[str, str] | None:
     return dict(env)
 
 
-def nemesis_settings(given: MarkerArgs) -> tuple[list[str], float, float | None]:
-    """Specs, interval and heal interval of merged nemesis markers.
+def nemesis_settings(given: MarkerArgs) -> tuple[list[str], float | None, float | None]:
+    """Specs, interval and heal interval of merged nemesis markers (an interval of
+    None: windows of random length with a long tail, as a Nemesis draws them).
 
     Raises :class:`MarkerError` naming the argument and what is accepted.
     """
     values = given.values
     if "spec" not in values:
         raise MarkerError("@pytest.mark.nemesis needs a spec (or a list of specs), e.g. "
-                          "@pytest.mark.nemesis('random-halves', interval=0.5)")
+                          "@pytest.mark.nemesis('random-halves')")
     spec = values["spec"]
     if isinstance(spec, str):
         specs = [spec]
@@ -441,16 +442,19 @@ def nemesis_settings(given: MarkerArgs) -> tuple[list[str], float, float | None]
     else:
         raise given.bad("spec", "is not accepted; accepted: a partition spec or a list of them, "
                                 "e.g. 'random-halves' or ['A,B|C', 'isolate:leader']")
-    interval = values.get("interval", 0.5)
-    problem = seconds_problem(interval)
-    if problem is not None:
-        raise given.bad("interval", f"{problem}; accepted: {SECONDS_ACCEPTED}")
+    interval = values.get("interval")
+    if interval is not None:
+        problem = seconds_problem(interval)
+        if problem is not None:
+            raise given.bad("interval", f"{problem}; accepted: {SECONDS_ACCEPTED}, or None "
+                                        "(windows of random length)")
     heal_interval = values.get("heal_interval")
     if heal_interval is not None:
         problem = seconds_problem(heal_interval, zero_ok=True)
         if problem is not None:
             raise given.bad("heal_interval", f"{problem}; accepted: {SECONDS_OR_ZERO_ACCEPTED}")
-    return specs, float(interval), None if heal_interval is None else float(heal_interval)
+    return (specs, None if interval is None else float(interval),
+            None if heal_interval is None else float(heal_interval))
 
 
 def partition_marker_specs(args: tuple[Any, ...], kwargs: Mapping[str, Any],

@@ -137,6 +137,8 @@ class _Run:
                    "--partition-no-remember"]
         if config.pluginmanager.hasplugin("xdist"):
             command.append("-n0")  # one test: no workers
+        if config.getoption("runxfail", False):
+            command.append("--runxfail")  # an xfail test must fail again, not xfail
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 - closed in poll/kill
         self._deadline = time.monotonic() + max(budget, 30.0)
         self._child = subprocess.Popen(

@@ -163,7 +163,8 @@ ABC = '@pytest.mark.cluster(nodes=["A", "B", "C"])\n'
         ("@pytest.mark.cluster(start_timeout=True)",
          f"*start_timeout=True is not a number; {ACCEPTED_SECONDS}"),
         ('@pytest.mark.nemesis("random-halves", interval=float("inf"))',
-         f"@pytest.mark.nemesis: interval=inf is not finite; {ACCEPTED_SECONDS}"),
+         f"@pytest.mark.nemesis: interval=inf is not finite; {ACCEPTED_SECONDS}, or None "
+         "(windows of random length)"),
         ('@pytest.mark.nemesis("random-halves", heal_interval=-1)',
          "*heal_interval=-1 is out of range; accepted: a number of seconds >= 0 and <= 3600"),
         # Wrong types.

@@ -172,3 +172,35 @@ def test_options_are_checked(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--partition-shrink-budget=inf")
     result.stderr.fnmatch_lines(["*'inf' is not finite*"])
     assert sys.version_info >= (3, 10)
+
+
+def test_an_xfail_test_shrinks_under_runxfail_and_replays_with_its_seed(
+        toy: pytest.Pytester) -> None:
+    toy.makepyfile(test_toy=TOY_FAILURE.replace(
+        "def test_toy", "@pytest.mark.xfail(strict=True, reason='the toy bug')\ndef test_toy"))
+    shrunk = toy.runpytest_subprocess("--partition-seed=4", "--runxfail", "--partition-shrink",
+                                      "--partition-shrink-tries=1")
+    shrunk.assert_outcomes(failed=1)
+    # The re-runs got --runxfail too: they failed, so the shrink found the cut.
+    shrunk.stdout.fnmatch_lines(["1 of * fault(s) still fail*", "  *partition n2->n1*"])
+    # The next run replays the remembered schedule with the seed it was recorded
+    # with, and the test fails as expected.
+    again = toy.runpytest_subprocess("-rx")
+    again.assert_outcomes(xfailed=1)
+    again.stdout.fnmatch_lines(["*remembered from an earlier failure*"])
+    (report,) = (toy.path / ".partition" / "artifacts").rglob("report.txt")
+    text = report.read_text()
+    assert "--partition-seed=4" in text, "the recorded seed, not a fresh one"
+    assert "AssertionError: n2 could not send to n1" in text
+
+
+def test_a_strict_xpass_neither_shrinks_nor_is_remembered(toy: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOY_FIXED", "1")
+    toy.makepyfile(test_toy=TOY_FAILURE.replace(
+        "def test_toy", "@pytest.mark.xfail(strict=True, reason='fixed now')\ndef test_toy"))
+    result = toy.runpytest_subprocess("--partition-shrink")
+    result.assert_outcomes(failed=1)  # XPASS(strict)
+    assert "partition: shrink" not in result.stdout.str()
+    toy.runpytest_subprocess().assert_outcomes(failed=1)
+    assert len(applied(toy)[1]) > 1, "nothing was remembered: fresh faults"

@@ -156,8 +156,9 @@ def test_the_repr_and_result_json_name_a_users_command(tester: pytest.Pytester) 
 def test_a_node_that_ignores_eof_is_named_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cluster_module, "_WARNED_DEAF", set())  # (other tests may warn first)
     command = [sys.executable, str(TOY), "--ignore-stdin"]
-    with pytest.warns(NodeContractWarning, match="did not exit within .* of the end of their "
-                                                  "standard input") as caught:
+    with pytest.warns(NodeContractWarning, match=r"\(.*python.* .*toynode\.py\) did not exit "
+                                                  "within .* of the end of their standard "
+                                                  "input") as caught:
         for _ in range(2):
             with Cluster(2, command=command, seed=1) as cluster:
                 cluster.client("n1").ping()
@@ -172,6 +173,7 @@ def test_an_xfail_is_one_line_with_its_artifacts(tester: pytest.Pytester) -> Non
     lines = [line for line in result.stdout.lines if line.startswith("xfail ")]
     assert len(lines) == 1 and "report and artifacts:" in lines[0]
     folder = Path(lines[0].rsplit("report and artifacts: ", 1)[1].rstrip(")"))
-    assert "on purpose" in (folder / "report.txt").read_text()
+    report = (folder / "report.txt").read_text()
+    assert "xfail reason: on purpose" in report and "partition: verdict" in report
     assert len(result.stdout.lines) < 40
     assert os.path.isdir(folder)

@@ -4,14 +4,15 @@ The rules, in order:
 
 - **CP** means the history is linearizable (:func:`.linearizable`; a time
   limit reached makes it unknown). Refusing requests is allowed.
-- **AP** means: every side of every partition answered ``ok`` to at least
-  ``threshold`` (default 0.99) times as many of the client operations invoked
-  on it while the partition was in force as the nodes answered outside
-  partitions (``fail`` and ``info`` count as not answered; sides that got no
-  request are not judged; so timeouts that load causes everywhere do not
-  read as unavailability); when ``states`` (node -> its
-  final ``state()``) are given, the replicas converged (:func:`.converged`);
-  and no acknowledged update was lost: counters (keys changed only by
+- **AP** means: no side of a partition refused (``fail``) more than
+  ``1 - threshold`` (default 1%) of the client operations invoked on it while
+  the partition was in force, nor left unanswered (``fail`` or ``info``) more
+  than the run left unanswered outside partitions plus ``1 - threshold``, by
+  more than three standard deviations of the count (so timeouts a loaded
+  machine causes everywhere do not read as unavailability; sides that got no
+  request are not judged, see :meth:`AvailabilityResult.sides_below`); when
+  ``states`` (node -> its final ``state()``) are given, the replicas
+  converged (:func:`.converged`); and no acknowledged update was lost: counters (keys changed only by
   ``incr``/``add``) pass :func:`.check_counter` (reads may be stale, as on an
   AP replica, but never count an increment not yet invoked), and with ``states`` every
   other key's final value comes from one of its latest writes

@@ -28,14 +28,21 @@ def _trim(lines: Sequence[str], limit: int = MAX_SECTION_LINES) -> str:
 
 
 def report_sections(analyses: Sequence[tuple[Cluster, Analysis]], *, artifacts: Path | None,
-                    replay: str) -> list[tuple[str, str]]:
-    """The sections of a failed test's report, in the order a reader needs them."""
+                    replay: str, assertion_shown: bool = True) -> list[tuple[str, str]]:
+    """The sections of a failed test's report, in the order a reader needs them.
+
+    When a run's ``assert_cp()``/``assert_ap()`` failed, its message already
+    says the verdict, the blamed operations and the faults around them: they
+    are not said again, unless pytest does not show that message
+    (``assertion_shown=False``: an expected failure), when it is a section.
+    """
     sections: list[tuple[str, str]] = []
     for cluster, analysis in analyses:
         suffix = f" ({cluster.workdir.name})" if len(analyses) > 1 else ""
-        # Nothing to judge, or the run's assert_cp()/assert_ap() already said it all.
-        told = analysis.run is not None and analysis.run.raised is not None
-        if any(analysis.counts.values()) and not told:
+        raised = analysis.run.raised if analysis.run is not None else None
+        if raised is not None and not assertion_shown:
+            sections.append((f"partition: assertion{suffix}", _trim(raised.splitlines())))
+        if any(analysis.counts.values()) and raised is None:
             sections.extend(_findings(analysis, suffix))
         crashed = [f"node {name} exited on its own with code {node.exit_code} while the "
                    "test ran: calls to it were refused from then on (see its log below)"

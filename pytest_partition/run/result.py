@@ -201,8 +201,6 @@ class RunResult:
 
     def _report(self, head: str, culprits: Any) -> str:
         lines = [head]
-        if self.convergence:
-            lines.append(self.convergence)
         around = faults_around(self.history, list(culprits or ()))
         if around:
             lines.append("faults around it:")

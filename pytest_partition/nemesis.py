@@ -403,6 +403,9 @@ class Nemesis:
                 shape = fault.start(cluster, rng)
                 began = self._since_start()  # in force from here (isolate:leader may wait)
                 self.rounds += 1
+                # A window that began late (a busy machine, a leader to find)
+                # keeps its length: timeouts, not offsets, are what it tests.
+                end = max(end, began + (end - start))
                 stopped = self._stop.wait(max(0.0, end - self._since_start()))
                 self._active = None
                 fault.stop(cluster)

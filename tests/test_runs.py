@@ -11,9 +11,11 @@ from pytest_partition import Cluster, ClusterError, Cut, Kill, Latency, Nemesis,
 
 
 def invoked_per_node(cluster: Cluster) -> dict[str, list[tuple[str, object, object]]]:
+    """Each node's workload operations (the final reads after the last heal left out)."""
+    healed = max(e.time for e in cluster.history.faults() if e.f == "heal")
     sequences: dict[str, list[tuple[str, object, object]]] = {}
     for event in cluster.history:
-        if event.type == "invoke" and event.process != "nemesis":
+        if event.type == "invoke" and event.process != "nemesis" and event.time < healed:
             sequences.setdefault(str(event.node), []).append((event.f, event.key, event.value))
     return sequences
 

@@ -28,7 +28,7 @@ from pytest_partition.topology import parse_spec
 
 @pytest.mark.cluster(nodes=3, command=[sys.executable, {str(NAIVE)!r}, "--mode", "primary"])
 def test_toy(cluster):
-    result = cluster.run("register", clients=1, duration=1.2, hold=0.1, settle_timeout=1.0,
+    result = cluster.run("register", clients=1, duration=0.8, hold=0.1, settle_timeout=1.0,
                          nemesis=Nemesis("n1|n2,n3", "n3|n1,n2", "n2|n1,n3",
                                          interval=0.12, heal_interval=0.05))
     with open("applied.jsonl", "a") as out:
@@ -58,7 +58,8 @@ def shapes(faults: list[dict[str, object]]) -> list[tuple[object, object]]:
     return [(f["fault"], f.get("spec")) for f in faults]
 
 
-def test_a_failure_shrinks_to_the_one_fault_that_matters(toy: pytest.Pytester) -> None:
+def test_a_failure_shrinks_to_the_one_fault_that_matters_and_is_remembered(
+        toy: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     result = toy.runpytest_subprocess("--partition-seed=4", "--partition-shrink",
                                       "--partition-shrink-tries=1",
                                       "--partition-shrink-budget=150")
@@ -83,11 +84,6 @@ def test_a_failure_shrinks_to_the_one_fault_that_matters(toy: pytest.Pytester) -
     assert [f.spec for f in smallest.faults] == ["n2->n1"]
     assert smallest.test == "test_toy.py::test_toy" and smallest.seed == 4
 
-
-def test_the_smallest_failing_schedule_is_remembered_and_replayed_first(
-        toy: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    toy.runpytest_subprocess("--partition-seed=4", "--partition-shrink",
-                             "--partition-shrink-tries=1").assert_outcomes(failed=1)
     runs_before = len(applied(toy))
     # The next run (no seed given) replays the remembered schedule first.
     again = toy.runpytest_subprocess()

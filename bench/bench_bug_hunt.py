@@ -7,16 +7,28 @@ with ``duration=5`` and nothing else tuned; ``isolate:leader`` for the CP
 store, ``random-halves`` for the AP one. For each planted bug and workload it
 prints how many of ``--runs`` runs failed ``assert_cp()`` / ``assert_ap()``;
 for the correct stores, how many of ``--correct-runs`` runs raised a false
-alarm. Seeds are fixed (one per run), so a row repeats its schedules.
+alarm. Two rows try a service the plugin has never seen: a naive replicated
+one (tests/nodes/naive_node.py: local writes pushed once, never repaired),
+called in the model's words and in its own (``methods=``). Seeds are fixed
+(one per run), so a row repeats its schedules.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
 from pytest_partition import Cluster, UntestedWarning
+
+#: A user's naive replicated service (writes applied locally, pushed once to
+#: the peers, never repaired), in the model's words and in its own.
+NAIVE = [sys.executable, str(Path(__file__).resolve().parent.parent / "tests" / "nodes" /
+                             "naive_node.py")]
+VOCABULARY = {"get": "fetch", "put": "store", "cas": "swap", "incr": "bump"}
+OWN_WORDS = [*NAIVE, "--methods", ",".join(f"{a}={b}" for a, b in VOCABULARY.items())]
 
 NEMESIS = {"cp": "isolate:leader", "ap": "random-halves"}
 BUGS = [
@@ -24,6 +36,8 @@ BUGS = [
     ("cp", "ack-before-commit", ("register", "kv")),
     ("ap", "no-anti-entropy", ("register", "kv")),
     ("ap", "lost-update", ("counter", "kv", "register")),
+    ("ap", "naive service", ("kv", "register")),
+    ("ap", "naive service, own words", ("kv",)),
 ]
 EXTRA: dict[str, object] = {}
 CORRECT = [("cp", ("register", "kv")), ("ap", ("register", "kv", "counter"))]
@@ -32,8 +46,15 @@ CORRECT = [("cp", ("register", "kv")), ("ap", ("register", "kv", "counter"))]
 def one_run(mode: str, bug: str | None, workload: str, seed: int) -> tuple[bool, str, float]:
     """(failed, first line of the failure, seconds) for one default run."""
     began = time.monotonic()
-    with Cluster(nodes=3, mode=mode, bug=bug, seed=seed) as cluster:
-        result = cluster.run(workload, duration=5.0, nemesis=NEMESIS[mode], **EXTRA)
+    service: dict[str, object] = {"mode": mode, "bug": bug}
+    methods = None
+    if bug == "naive service":
+        service = {"command": NAIVE}
+    elif bug == "naive service, own words":
+        service, methods = {"command": OWN_WORDS}, VOCABULARY
+    with Cluster(nodes=3, seed=seed, **service) as cluster:  # type: ignore[arg-type]
+        result = cluster.run(workload, duration=5.0, nemesis=NEMESIS[mode], methods=methods,
+                             **EXTRA)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UntestedWarning)

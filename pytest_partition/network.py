@@ -55,6 +55,8 @@ class Network:
         if spare is not None and self._adopt(spare, seed):
             _start_spare()
             return
+        global _started
+        _started += 1
         if self._log_path is not None:
             self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in close()
         try:
@@ -67,7 +69,8 @@ class Network:
         except BaseException:
             self.close()
             raise
-        _start_spare()
+        if _started > 1:  # a process that makes one cluster needs no spare
+            _start_spare()
 
     def _adopt(self, spare: subprocess.Popen[bytes], seed: int) -> bool:
         """Make a proxy started ahead of time ours; False if it is not usable."""
@@ -266,6 +269,7 @@ def _start_proxy(seed: int, log: IO[bytes] | int) -> subprocess.Popen[bytes]:
 # us, and it is stopped at exit.
 _spare: subprocess.Popen[bytes] | None = None
 _spare_owner = 0
+_started = 0  # proxies this process had to start itself
 _spare_lock = threading.Lock()
 
 

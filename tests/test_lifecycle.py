@@ -28,7 +28,9 @@ from pytest_partition import network
 from pytest_partition.zygote import shared_zygote
 
 @pytest.mark.cluster(nodes=3, NODES)
-def test_inner(cluster):
+def test_inner(cluster_factory):
+    cluster_factory().stop()     # a second cluster: the process now keeps a spare proxy
+    cluster = cluster_factory()
     pids = [n.pid for n in cluster.nodes.values()] + [cluster.network._proc.pid]
     pids.append(network._spare.pid)  # the proxy started ahead for the next cluster
     if NODES_ARE_FORKED:

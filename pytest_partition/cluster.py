@@ -170,8 +170,11 @@ class Cluster:
         self.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: object, *rest: object) -> None:
+        errors = self.stop_nemeses()
         self.stop()
+        if errors and kind is None:  # (an exception in flight says more)
+            raise errors[0]
 
     def start(self) -> None:
         """Start the network and every node; return when all answer ``ping()``.
@@ -232,6 +235,7 @@ class Cluster:
         """
         if self._stopped:
             return
+        self.stop_nemeses()  # (their errors: see stop_nemeses; the nodes go anyway)
         self._stopped = True
         with self._lock:
             nodes = list(self.nodes.values())
@@ -487,6 +491,17 @@ class Cluster:
                      hold=hold)
         self.nemeses.append(chosen)
         return chosen
+
+    def stop_nemeses(self) -> list[ClusterError]:
+        """Stop every nemesis started against this cluster (each ends its fault);
+        return the errors they met, which :meth:`Nemesis.stop` would raise."""
+        errors = []
+        for nemesis in self.nemeses:
+            try:
+                nemesis.stop()
+            except ClusterError as error:
+                errors.append(error)
+        return errors
 
     @property
     def schedule(self) -> Schedule:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from .cluster import Cluster
-from .errors import NodeStartError
+from .errors import ClusterError
 from .markers import Markers
 from .report import (
     Analysis,
@@ -86,6 +86,7 @@ class TestClusters:
         self.call_report: pytest.TestReport | None = None
         self.analyses: list[tuple[Cluster, Analysis]] | None = None
         self.smallest: Schedule | None = None
+        self._errors: list[BaseException] = []  # raised at teardown, never from a hook
         self._progress = progress
         self._began = time.monotonic()
         self._cache = getattr(item.config, "cache", None)
@@ -122,11 +123,11 @@ class TestClusters:
             cluster.replay = self.replay  # a replayed schedule is the first cluster's
         try:
             cluster.start()
-        except NodeStartError as error:
+        except ClusterError as error:  # a node did not start, or no leader was elected
             self.failed_start = True
             # The message says all there is (node, exit code, log tail); our
             # own stack frames would only bury it, and "from None" keeps the
-            # NodeStartError from being printed again as the context.
+            # error from being printed again as the context.
             raise pytest.fail.Exception(f"{type(error).__name__}: {error}\n"
                                         f"node logs: {cluster.workdir}", pytrace=False) from None
         self.started.append(cluster)
@@ -191,6 +192,13 @@ class TestClusters:
         self.call_report = report
         if not report.failed or not self.started:
             return []
+        try:
+            return self._failure_sections(report)
+        except Exception as error:  # noqa: BLE001 - a hook must not stop the session
+            self._errors.append(error)
+            return [("partition: report", f"could not be made: {type(error).__name__}: {error}")]
+
+    def _failure_sections(self, report: pytest.TestReport) -> list[tuple[str, str]]:
         self.analyses = self._analyse()
         sections = report_sections(self.analyses, artifacts=self.folder, replay=self._replay())
         schedule = self._schedule_of(self.started[0])
@@ -216,7 +224,7 @@ class TestClusters:
                  or (lambda line: None))
         write(f"shrinking the {len(schedule)} fault(s) of {self.item.nodeid} (budget "
               f"{self.settings.shrink_budget:g} s, {self.settings.shrink_tries} tries each)")
-        smallest, attempts = shrink_test(
+        smallest, attempts, stopped = shrink_test(
             self.item, schedule, seed=self.seed, crash=crash_of(report),
             folder=self.folder, budget=self.settings.shrink_budget,
             tries=self.settings.shrink_tries, estimate=time.monotonic() - self._began,
@@ -232,6 +240,8 @@ class TestClusters:
         if smallest is schedule:
             lines[0] = (f"no smaller schedule failed {self.settings.shrink_tries} tries in a "
                         f"row ({len(attempts)} candidate(s) tried):")
+        if stopped:
+            lines.append(f"the search stopped early: {stopped}")
         return "\n".join(lines)
 
     def _hint(self, cluster: Cluster) -> tuple[float | None, int]:
@@ -240,8 +250,7 @@ class TestClusters:
         analysis = self.analyses[0][1] if self.analyses else None
         if analysis is None or not analysis.culprits or not cluster.nemeses:
             return None, 0
-        raised = analysis.run.raised if analysis.run is not None else None
-        if raised is not None and not raised.startswith("not CP"):
+        if analysis.run is not None and analysis.run.raised_by == "ap":
             return None, 0  # an AP failure: the blamed operation says little of it
         culprits = analysis.culprits
         at = min(op.start for op in culprits) + cluster.history.origin_ns
@@ -274,32 +283,27 @@ class TestClusters:
 
     # -- when the test ends --------------------------------------------------------------
 
-    def _stop_nemeses(self) -> None:
-        for cluster in self.started:
-            for nemesis in cluster.nemeses:
-                nemesis.stop()
-
     def _stop_all(self) -> None:
-        try:
-            self._stop_nemeses()
-        finally:
-            for cluster in reversed(self.started):
-                cluster.stop()
-
-    def close(self) -> None:
-        """Stop the nemesis and every cluster, then report and keep or drop artifacts."""
-        try:
-            self._stop_nemeses()
-        finally:
-            if self.failed_start:  # keep every log of a cluster that could not start
-                for cluster in self.started:
-                    cluster.stop()
-            else:
-                self._finish()
-
-    def _finish(self) -> None:
+        """Stop every nemesis (keeping their errors for :meth:`close`), then every cluster."""
+        for cluster in self.started:
+            self._errors.extend(cluster.stop_nemeses())
         for cluster in reversed(self.started):
             cluster.stop()
+
+    def close(self) -> None:
+        """Stop the nemesis and every cluster, then report and keep or drop artifacts;
+        an error met on the way (a nemesis that failed) is raised at the end."""
+        try:
+            if self.failed_start:  # keep every log of a cluster that could not start
+                self._stop_all()
+            else:
+                self._finish()
+        finally:
+            if self._errors:
+                raise self._errors[0]
+
+    def _finish(self) -> None:
+        self._stop_all()
         if not self.started:
             shutil.rmtree(self.folder, ignore_errors=True)
             return

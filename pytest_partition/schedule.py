@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .durations import MAX_SECONDS, accepted, seconds_problem
 from .errors import ArgumentError
 
 __all__ = [
@@ -151,10 +152,11 @@ class ScheduledFault:
             return cls(start, end, fault, node=node, intent=intent)
         ms, jitter = data.get("ms"), data.get("jitter_ms", 0.0)
         for name, value in (("ms", ms), ("jitter_ms", jitter)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    math.isfinite(value) and value >= 0):
-                raise ScheduleError(f"{where}: {name} {value!r} is not a number of "
-                                    "milliseconds >= 0")
+            # The same rule as Latency's and the network's, checked at load.
+            if seconds_problem(value, zero_ok=True, limit=MAX_SECONDS * 1000) is not None:
+                raise ScheduleError(f"{where}: {name} {value!r} is not accepted; accepted: "
+                                    + accepted(zero_ok=True, limit=MAX_SECONDS * 1000,
+                                               unit="milliseconds"))
         links = data.get("links")
         if links is not None:
             if not isinstance(links, list) or not all(
@@ -181,11 +183,10 @@ class ScheduledFault:
 
 def _seconds(data: Mapping[str, Any], name: str, where: str) -> float:
     value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and 0 <= value <= 86_400):
+    if seconds_problem(value, zero_ok=True) is not None:
         raise ScheduleError(f"{where}: {name} {value!r} is not a number of seconds from the "
-                            "nemesis' start (0 to 86400)")
-    return float(value)
+                            f"nemesis' start; accepted: {accepted(zero_ok=True)}")
+    return float(value)  # type: ignore[arg-type]  # a real number, checked above
 
 
 @dataclass
@@ -379,7 +380,7 @@ def plan_windows(rng: random.Random, duration: float | None = None, *, hold: flo
             yield now, now + length
             now += length + gap()
     assert duration is not None
-    now = _log_uniform(rng, SHORTEST_GAP, 0.5)  # a healthy start, briefly
+    now = min(_log_uniform(rng, SHORTEST_GAP, 0.5), duration / 2)  # a healthy start, briefly
     # The last window is cut for most of a long window before the clients stop.
     last_start = max(now, duration - _log_uniform(rng, 0.75 * long, long))
     if last_start - now < long + SHORTEST_GAP:
@@ -405,7 +406,10 @@ def plan_windows(rng: random.Random, duration: float | None = None, *, hold: flo
                 break
         if length > 0:
             yield now, now + length
-            now += length + min(gap(), max(SHORTEST_GAP, last_start - now - length))
+            # The gap leaves room for what must still come: after the blip, a
+            # long window; after that, the last one.
+            later = long + SHORTEST_GAP if number == 0 else 0.0
+            now += length + min(gap(), max(SHORTEST_GAP, last_start - now - length - later))
         if now >= last_start - SHORTEST_GAP:
             break
     yield max(now, last_start), duration + hold

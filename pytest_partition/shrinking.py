@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import pytest
 from .schedule import Schedule
 from .shrink import Attempt, Shrinker
 
-__all__ = ["CHILD_ENV", "Crash", "crash_of", "is_child", "shrink_test"]
+__all__ = ["CHILD_ENV", "Crash", "ShrinkAborted", "crash_of", "is_child", "shrink_test"]
 
 #: Set in the environment of the runs a shrink starts: they never shrink or
 #: remember schedules themselves.
@@ -68,8 +68,9 @@ def crash_of(report: pytest.TestReport) -> Crash | None:
 def shrink_test(item: pytest.Item, schedule: Schedule, *, seed: int, crash: Crash | None,
                 folder: Path, budget: float, tries: int, estimate: float,
                 hint: float | None, hint_run: int,
-                progress: Callable[[str], None]) -> tuple[Schedule, list[Attempt]]:
-    """Shrink ``schedule`` for ``item``; return the smallest failing one and the tries."""
+                progress: Callable[[str], None]) -> tuple[Schedule, list[Attempt], str | None]:
+    """Shrink ``schedule`` for ``item``; return the smallest failing one, the candidates
+    tried, and why the search stopped early (None when it did not)."""
     runs = folder / "shrink-runs"
 
     def fails(candidate: Schedule) -> bool:
@@ -80,14 +81,23 @@ def shrink_test(item: pytest.Item, schedule: Schedule, *, seed: int, crash: Cras
     shrinker = Shrinker(schedule, fails, budget=budget,
                         estimate=estimate * -(-tries // PARALLEL_TRIES), hint=hint,
                         hint_run=hint_run, progress=lambda a: progress(a.line()))
+    stopped = None
     try:
         smallest = shrinker.run()
+    except ShrinkAborted as error:
+        stopped, smallest = str(error), shrinker.best
     finally:
         shutil.rmtree(runs, ignore_errors=True)
     if shrinker.out_of_time:
-        progress(f"the budget of {budget:g} s is spent; the smallest failing schedule so far "
-                 "is kept")
-    return smallest, shrinker.attempts
+        stopped = (f"the budget of {budget:g} s is spent; the smallest failing schedule so far "
+                   "is kept")
+    if stopped:
+        progress(f"stopped: {stopped}")
+    return smallest, shrinker.attempts, stopped
+
+
+class ShrinkAborted(Exception):
+    """A re-run that neither passed nor failed: the shrink stops, saying why."""
 
 
 #: Tries of one candidate that run at once (a 2-core machine runs two well).
@@ -139,6 +149,7 @@ class _Run:
             command.append("-n0")  # one test: no workers
         if config.getoption("runxfail", False):
             command.append("--runxfail")  # an xfail test must fail again, not xfail
+        command.extend(_plugin_and_ini_options(config.invocation_params.args))
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 - closed in poll/kill
         self._deadline = time.monotonic() + max(budget, 30.0)
         self._child = subprocess.Popen(
@@ -147,15 +158,24 @@ class _Run:
             start_new_session=True)
 
     def poll(self) -> bool | None:
-        """None while it runs; then True when the test failed (exit code 1)."""
+        """None while it runs; then True when the test failed (exit code 1), False
+        when it passed. Any other end (a usage or collection error, nothing
+        collected) raises :class:`ShrinkAborted` with the end of its output:
+        the candidate says nothing, and neither would the next."""
         code = self._child.poll()
         if code is None:
             if time.monotonic() < self._deadline:
                 return None
             self.kill()
             return False
+        if code not in (0, 1):
+            self._output.seek(0)
+            tail = self._output.read().decode(errors="replace").strip().splitlines()[-12:]
+            self._output.close()
+            raise ShrinkAborted(f"a re-run of the test ended with exit code {code} "
+                                "(not a pass, not a failure):\n" + "\n".join(tail))
         self._output.close()
-        return code == 1  # 0: passed; others: interrupted, usage error, nothing collected
+        return code == 1
 
     def wait(self, timeout: float) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -166,6 +186,24 @@ class _Run:
             os.killpg(self._child.pid, signal.SIGKILL)
         self._child.wait()
         self._output.close()
+
+
+def _plugin_and_ini_options(args: Sequence[str]) -> list[str]:
+    """The parent run's ``-p NAME`` and ``-o KEY=VALUE`` options (plugins it loaded or
+    blocked, ini values it overrode), which a re-run needs to behave alike."""
+    kept: list[str] = []
+    pending = False
+    for arg in args:
+        if pending:
+            kept.append(arg)
+            pending = False
+        elif arg in ("-p", "-o", "--override-ini"):
+            kept.append(arg)
+            pending = True
+        elif arg.startswith("--override-ini=") or (
+                arg[:2] in ("-p", "-o") and len(arg) > 2 and arg[1] != "-"):
+            kept.append(arg)
+    return kept
 
 
 def _same_failure(artifacts: Path, crash: Crash | None) -> bool:

@@ -111,12 +111,15 @@ def cap_verdict(
     model: ModelLike | str | None = None,
     threshold: float = 0.99,
     time_limit: float | None = 30.0,
+    linearizability: LinearizabilityResult | None = None,
 ) -> Verdict:
     """Judge a history by the rules in the module doc.
 
     ``model``: None picks one from the operations (only increments and reads:
     ``"counter"``; deletes, appends or increments among writes: ``"kv"``;
-    otherwise ``"register"``). ``time_limit`` bounds the linearizability search.
+    otherwise ``"register"``). ``time_limit`` bounds the linearizability search;
+    ``linearizability`` is its result when the caller already has it (for the
+    same history and model).
     A history holding NaN raises :class:`~pytest_partition.history.HistoryError`
     (a ValueError) naming the event: NaN is not a value.
     """
@@ -128,7 +131,7 @@ def cap_verdict(
         reason = f"the history cannot be read as operations: {error}"
         return Verdict("unknown", f"unknown: {reason}.", "unknown", "unknown")
     chosen = _pick_model(ops) if model is None else model
-    lin = linearizable(ops, chosen, time_limit=time_limit)
+    lin = linearizability or linearizable(ops, chosen, time_limit=time_limit)
     avail = availability(history)
     conv = converged(states) if states else None
     counters, lost = _update_checks(ops, states)

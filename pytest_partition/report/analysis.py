@@ -7,9 +7,8 @@ report sections, the artifacts and the summary row all read the result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..checkers import Verdict, cap_verdict
+from ..checkers import LinearizabilityResult, Verdict, cap_verdict
 from ..history import History, Operation
 from ..run import RunResult
 
@@ -64,16 +63,21 @@ class Analysis:
 def analyse(history: History, run: RunResult | None = None) -> Analysis:
     """Check a cluster's record: its last run's result when it ran one, else
     its whole history (what the test body did)."""
-    lin: Any
-    if run is not None:
-        history, verdict = run.history, run.verdict
-        lin = run.check_linearizable()
-    else:
-        history = history.snapshot()
-        verdict = cap_verdict(history, time_limit=REPORT_TIME_LIMIT)
-        lin = verdict.details.get("linearizable")
+    lin: LinearizabilityResult | None
+    try:
+        if run is not None:
+            history, verdict = run.history, run.verdict
+            lin = run.check_linearizable()
+        else:
+            history = history.snapshot()
+            verdict = cap_verdict(history, time_limit=REPORT_TIME_LIMIT)
+            lin = verdict.details.get("linearizable")
+    except ValueError as error:  # a history no checker can read (a NaN a node returned)
+        verdict = Verdict("unknown", f"unknown: the history cannot be checked: {error}",
+                          "unknown", "unknown")
+        lin = None
     analysis = Analysis(history=history, verdict=verdict, run=run)
-    if lin is not None and getattr(lin, "valid", None) is False:
+    if lin is not None and lin.valid is False:
         analysis.culprits = list(lin.culprits)
         analysis.window = list(lin.window)
         analysis.piece = lin.explain()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,12 +62,14 @@ class RunResult:
     final_reads: FinalReads | None = None
     hold: float = 0.0
     #: The message of the last ``assert_cp()``/``assert_ap()`` that failed (reports
-    #: then do not say it a second time).
-    raised: str | None = None
-    _linearizable: LinearizabilityResult | None = field(default=None, repr=False)
-    _verdict: Verdict | None = field(default=None, repr=False)
-    _exposure: Exposure | None = field(default=None, repr=False)
-    _timeline: Path | None = field(default=None, repr=False)
+    #: then do not say it a second time), and which one it was (``"cp"``, ``"ap"``).
+    raised: str | None = field(default=None, init=False)
+    raised_by: str | None = field(default=None, init=False)
+    _linearizable: LinearizabilityResult | None = field(default=None, init=False, repr=False)
+    _time_limit: float = field(default=0.0, init=False, repr=False)
+    _verdict: Verdict | None = field(default=None, init=False, repr=False)
+    _exposure: Exposure | None = field(default=None, init=False, repr=False)
+    _timeline: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -74,9 +77,14 @@ class RunResult:
         return self.history.counts()
 
     def check_linearizable(self, time_limit: float | None = 30.0) -> LinearizabilityResult:
-        """The linearizability check of the history against the workload's model."""
-        if self._linearizable is None:
+        """The linearizability check of the history against the workload's model
+        (done once; again when it was undecided and a longer ``time_limit`` is given)."""
+        cached = self._linearizable
+        if cached is None or (cached.valid == "unknown" and (
+                time_limit is None or time_limit > self._time_limit)):
             self._linearizable = linearizable(self.history, self.model, time_limit=time_limit)
+            self._time_limit = math.inf if time_limit is None else time_limit
+        assert self._linearizable is not None
         return self._linearizable
 
     @property
@@ -119,7 +127,8 @@ class RunResult:
         """CP, AP, neither or unknown, with its one-sentence reason."""
         if self._verdict is None:
             self._verdict = cap_verdict(self.history, states=self.judged_states,
-                                        model=self.model)
+                                        model=self.model,
+                                        linearizability=self.check_linearizable())
         return self._verdict
 
     def save_schedule(self, path: str | Path) -> Path:
@@ -159,16 +168,17 @@ class RunResult:
             return
         head = ("CP could not be decided: " + result.explain() if result.valid == "unknown"
                 else "not CP: " + result.explain())
+        self.raised_by = "cp"
         self.raised = self._report(head, result.culprits)
         raise AssertionError(self.raised)
 
     def assert_ap(self, *, require_cut: bool = True) -> None:
         """Fail unless every side answered, replicas converged and nothing was lost.
 
-        A run with no cut cannot judge availability: that raises
-        :class:`~pytest_partition.NotJudged` ("AP not judged: no cut"), an
-        AssertionError a test may catch, or pass ``require_cut=False`` to
-        accept it. A pass in which no key was written from two sides of a
+        A run with no cut (or whose cuts got no request on their sides) cannot
+        judge availability: that raises :class:`~pytest_partition.NotJudged`
+        ("AP not judged: no cut"), an AssertionError a test may catch, or pass
+        ``require_cut=False`` to accept it with a warning. A pass in which no key was written from two sides of a
         partition warns with :class:`UntestedWarning`.
         """
         __tracebackhide__ = True
@@ -177,16 +187,20 @@ class RunResult:
             self._warn_untested("assert_ap()", self.exposure.ap_untested)
             return
         if verdict.valid_ap == "unknown":
-            reason = self.exposure.ap_untested or "no side of a partition got a request"
-            if not require_cut and not self.exposure.windows:
+            # No cut at all, or cuts whose sides got no request: nothing to judge.
+            reason = (self.exposure.ap_untested if not self.exposure.windows
+                      else "no side of a partition got a request while it was cut")
+            if not require_cut:
                 warnings.warn(UntestedWarning(f"AP not judged: {reason}"), stacklevel=2)
                 return
+            self.raised_by = "ap"
             self.raised = self._report(
                 f"AP not judged: {reason}; availability under partition needs a cut with "
                 "requests on its sides (nemesis='random-halves', say), or pass "
                 "require_cut=False to accept a run without one", ())
             raise NotJudged(self.raised)
         head = "not AP: " + "\n".join(_ap_failures(verdict))
+        self.raised_by = "ap"
         self.raised = self._report(f"{head}\nverdict: {verdict.sentence}", ())
         raise AssertionError(self.raised)
 

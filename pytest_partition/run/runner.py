@@ -29,7 +29,14 @@ from ..checkers import ModelLike
 from ..client import Client
 from ..cluster import Cluster
 from ..durations import check_seconds, seconds_problem
-from ..errors import ArgumentError, ClusterError, NotConverged, OperationError, reported_at_the_call
+from ..errors import (
+    ArgumentError,
+    ClusterError,
+    NotConverged,
+    NotServed,
+    OperationError,
+    reported_at_the_call,
+)
 from ..history import NEMESIS, Event, History, outcome_counts
 from ..nemesis import Nemesis, as_nemesis
 from ..seeds import derive_rng
@@ -217,7 +224,7 @@ def _settle(cluster: Cluster, timeout: float) -> tuple[dict[str, Any] | None, st
     except NotConverged as error:
         states = cluster.states()
         return {n: s for n, s in states.items() if isinstance(s, dict)} or None, str(error)
-    except ClusterError as error:
+    except NotServed as error:
         # A node without state(): the run's history still stands, and the
         # final reads judge convergence.
         return None, f"state() not served ({error}); convergence judged by the final reads"

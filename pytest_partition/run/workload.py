@@ -157,8 +157,10 @@ class KvWorkload(RegisterWorkload):
 
     def __init__(self, namespace: str = "", per_key: int = OPS_PER_KEY,
                  hot: int = HOT_KEYS) -> None:
-        # A key stays in the window for ``hot`` slides: per_key / hot apiece.
-        self._keys = _Keys(namespace, "k", max(1, per_key // hot))
+        # The window slides by one key every ``share`` operations of each worker
+        # (per_key / workers): the key leaving it had ``hot`` slides of the
+        # workers' operations spread over ``hot`` keys, so about per_key of them.
+        self._keys = _Keys(namespace, "k", per_key)
         self._values = _Values()
         self.hot = hot
 

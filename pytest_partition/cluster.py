@@ -39,6 +39,7 @@ from .errors import (
     NotConverged,
     NotServed,
     SpecError,
+    UnknownNode,
     reported_at_the_call,
 )
 from .history import NEMESIS, Event, History
@@ -369,7 +370,8 @@ class Cluster:
     def _node(self, name: str) -> Node:
         self._require_running()
         if name not in self.nodes:
-            raise KeyError(f"unknown node {name!r}; the cluster's nodes are {', '.join(self.names)}")
+            raise UnknownNode(f"unknown node {name!r}; the cluster's nodes are "
+                              f"{', '.join(self.names)}")
         return self.nodes[name]
 
     def kill(self, node: str) -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "PLANTED_BUGS",
     "SpecError",
     "Unavailable",
+    "UnknownNode",
     "UntestedWarning",
     "reported_at_the_call",
 ]
@@ -95,6 +96,15 @@ class ArgumentTypeError(TypeError):
 
 class SpecError(ArgumentError):
     """A partition spec that cannot be parsed or names an unknown node."""
+
+
+class UnknownNode(ArgumentError, KeyError):
+    """A node name the cluster does not have. It is a ``KeyError`` too, as a
+    lookup of ``cluster.nodes[name]`` would raise."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its message; this one is a sentence.
+        return BaseException.__str__(self)
 
 
 class ClusterError(RuntimeError):

@@ -445,7 +445,8 @@ def as_nemesis(value: Nemesis | str | Sequence[str], interval: float | None = No
     if isinstance(value, str):
         return Nemesis(value, interval=interval, heal_interval=heal_interval)
     if not isinstance(value, Iterable):
-        raise ArgumentTypeError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")
+        raise ArgumentTypeError(f"nemesis {value!r}: give a spec name, a list of them, "
+                                "or a Nemesis")
     specs = list(value)
     if not specs or not all(isinstance(s, str) for s in specs):
         raise ArgumentError(f"nemesis {value!r}: give a spec name, a list of them, or a Nemesis")

@@ -25,7 +25,8 @@ from .topology import NAMED_SPECS
 from .zygote import ForkedProcess, ZygoteUnavailable, shared_zygote
 
 __all__ = ["CONTRACT_VARIABLES", "LOG_TAIL_LINES", "MODES", "Node", "bug_problem",
-           "default_command", "env_problem", "free_port", "method_problem", "node_names", "planted_bugs"]
+           "default_command", "env_problem", "free_port", "method_problem", "node_names",
+           "planted_bugs"]
 
 LOG_TAIL_LINES = 20
 #: How much of the end of a node's log the tail is taken from (bytes).

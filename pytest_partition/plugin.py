@@ -160,8 +160,15 @@ def partition_spec(request: pytest.FixtureRequest) -> str | None:
 
 @pytest.fixture
 def partition_seed(request: pytest.FixtureRequest) -> int:
-    """This test's seed, derived from the run seed (``--partition-seed``) and its id."""
-    return derive_seed(request.config.stash[SETTINGS].seed, request.node.nodeid, 0)
+    """This test's seed, derived from the run seed and its id: the seed of
+    ``--partition-seed``, else of the schedule ``--partition-replay`` replays, else
+    the session's. It equals the seed of the test's first cluster."""
+    settings = request.config.stash[SETTINGS]
+    seed = settings.seed
+    replay = request.config.stash.get(REPLAY, None)
+    if replay is not None and replay.seed is not None and not settings.seed_given:
+        seed = replay.seed
+    return derive_seed(seed, request.node.nodeid, 0)
 
 
 @pytest.fixture(scope="session")

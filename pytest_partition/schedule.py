@@ -108,7 +108,7 @@ class ScheduledFault:
             data["node"] = self.node
         else:
             data.update(ms=self.ms, jitter_ms=self.jitter_ms,
-                        links=None if self.links is None else [list(l) for l in self.links])
+                        links=None if self.links is None else [list(link) for link in self.links])
         if self.intent:
             data["intent"] = self.intent
         return data

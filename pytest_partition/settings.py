@@ -59,8 +59,6 @@ def parse_mode(text: str) -> str:
     return value
 
 
-
-
 def _whole_number(text: str, what: str, low: int, high: int | None) -> int:
     """``text`` as an integer from ``low`` to ``high``, or an error naming ``what``."""
     accepted = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"

@@ -128,7 +128,7 @@ class Shrinker:
             changed = True
             while changed and not self.out_of_time:
                 changed = False
-                number, fault = self.best.numbered()[index]
+                _, fault = self.best.numbered()[index]
                 for smaller, what in smaller_cuts(fault):
                     candidate = self._swap(index, smaller)
                     if self._try(candidate, f"fault {index + 1} as {what}"):
@@ -138,7 +138,7 @@ class Shrinker:
     def _shorter_windows(self) -> None:
         for index in range(len(self.best)):
             while not self.out_of_time:
-                number, fault = self.best.numbered()[index]
+                _, fault = self.best.numbered()[index]
                 if fault.length <= 0.2:
                     break
                 shorter = shortened(fault)

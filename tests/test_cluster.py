@@ -36,6 +36,7 @@ from pytest_partition import client as client_module
 from pytest_partition import cluster as cluster_module
 from pytest_partition import network as network_module
 from pytest_partition import node as node_module
+from pytest_partition.errors import ArgumentError
 from pytest_partition.network import CLIENT
 from pytest_partition.node import Node
 
@@ -328,6 +329,9 @@ def test_pause_makes_calls_indeterminate_and_resume_recovers(abc: Cluster) -> No
 def test_process_control_of_unknown_or_stopped_nodes(abc: Cluster) -> None:
     with pytest.raises(KeyError, match="unknown node 'Z'; the cluster's nodes are A, B, C"):
         abc.kill("Z")
+    # A usage error too, so that pytest reports it at the call, without the plugin's frames.
+    with pytest.raises(ArgumentError, match="^unknown node 'Z'"):
+        abc.client("Z")
     abc.kill("A")
     with pytest.raises(ClusterError, match="node A is not running"):
         abc.kill("A")

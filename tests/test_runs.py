@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import time
 from collections.abc import Iterator
 
@@ -93,6 +95,7 @@ def test_nemesis_spec_typos_fail_before_the_run(ap3: Cluster) -> None:
     ({"workload": "bank"}, "workload 'bank' is not one of register, kv, counter"),
     ({"clients": 0}, "clients=0; accepted: a whole number from 1 to 10000"),
     ({"keys": 2.5}, "keys=2.5; accepted: a whole number"),
+    ({"keys": 3}, "keys=3 sets how many keys the kv workload keeps hot; the register workload"),
     ({"duration": 0}, "duration 0 is out of range; accepted: a number of seconds > 0"),
     ({"duration": float("inf")}, "duration inf is not finite"),
     ({"client_timeout": float("inf")}, "client_timeout inf is not finite"),
@@ -115,6 +118,23 @@ def test_a_worker_that_crashes_fails_the_run(ap3: Cluster,
     monkeypatch.setattr(ap3, "client", broken)
     with pytest.raises(RuntimeError, match="could not be made"):
         ap3.run("kv", duration=0.5)
+
+
+def test_a_run_that_breaks_off_heals_at_once(ap3: Cluster) -> None:
+    # A finished run holds its last cut past the workers' end; a crashed one
+    # does not wait for its schedule (10 s here, plus the hold).
+    calls = itertools.count()
+
+    def generate(_rng: random.Random) -> tuple[str, list[object]]:
+        if next(calls) == 20:
+            raise RuntimeError("the generator broke")
+        return "put", ["x", 1]
+
+    began = time.monotonic()
+    with pytest.raises(RuntimeError, match="the generator broke"):
+        ap3.run(generate, model="kv", duration=10.0, nemesis="random-halves")
+    assert time.monotonic() - began < 8.0
+    assert ap3.partition_now is None
 
 
 def test_a_run_on_nodes_without_state_keeps_its_history(toy_command: list[str]) -> None:

@@ -12,11 +12,11 @@ The rules, in order:
   machine causes everywhere do not read as unavailability; sides that got no
   request are not judged, see :meth:`AvailabilityResult.sides_below`); when
   ``states`` (node -> its final ``state()``) are given, the replicas
-  converged (:func:`.converged`); and no acknowledged update was lost: counters (keys changed only by
-  ``incr``/``add``) pass :func:`.check_counter` (reads may be stale, as on an
-  AP replica, but never count an increment not yet invoked), and with ``states`` every
-  other key's final value comes from one of its latest writes
-  (:func:`.check_lost_updates`). Divergence or a lost update fails AP even
+  converged (:func:`.converged`); and no acknowledged update was lost:
+  counters (keys changed only by ``incr``/``add``) pass :func:`.check_counter`
+  (reads may be stale, as on an AP replica, but never count an increment not
+  yet invoked), and with ``states`` every other key's final value comes from
+  one of its latest writes (:func:`.check_lost_updates`). Divergence or a lost update fails AP even
   without a partition; availability can only be judged when the history holds
   a partition, otherwise AP is unknown.
 - The verdict: linearizable -> ``"CP"`` (when it also met the AP rules, the

@@ -69,6 +69,8 @@ def write_artifacts(directory: Path, cluster: Cluster, analysis: Analysis,
         files["timeline"] = timeline.name
     except HistoryError as error:  # the history file above still tells everything
         files["timeline_error"] = str(error)
+    except Exception as error:  # noqa: BLE001 - a drawing bug must not cost result.json
+        files["timeline_error"] = f"{type(error).__name__}: {error}"
     result = {
         **meta,
         "counts": analysis.counts,

@@ -116,7 +116,8 @@ def _meta(operations: Sequence[Operation], data: dict[str, Any], seed: int | Non
           spec: str | None) -> str:
     items: list[tuple[str, str]] = []
     if seed is not None:
-        items.append(("seed", f"<code>{seed}</code> (replay: <code>--partition-seed={seed}</code>)"))
+        items.append(("seed", f"<code>{seed}</code> "
+                              f"(replay: <code>--partition-seed={seed}</code>)"))
     if spec:
         items.append(("spec", f"<code>{_e(spec)}</code>"))
     items += [

@@ -94,7 +94,8 @@ class RunResult:
 
     @property
     def exposure(self) -> Exposure:
-        """What the run's faults put to the test (see :func:`~pytest_partition.checkers.exposure`)."""
+        """What the run's faults put to the test
+        (see :func:`~pytest_partition.checkers.exposure`)."""
         if self._exposure is None:
             self._exposure = exposure(self.history)
         return self._exposure
@@ -178,8 +179,8 @@ class RunResult:
         A run with no cut (or whose cuts got no request on their sides) cannot
         judge availability: that raises :class:`~pytest_partition.NotJudged`
         ("AP not judged: no cut"), an AssertionError a test may catch, or pass
-        ``require_cut=False`` to accept it with a warning. A pass in which no key was written from two sides of a
-        partition warns with :class:`UntestedWarning`.
+        ``require_cut=False`` to accept it with a warning. A pass in which no
+        key was written from two sides of a partition warns with :class:`UntestedWarning`.
         """
         __tracebackhide__ = True
         verdict = self.verdict

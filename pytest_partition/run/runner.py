@@ -110,6 +110,7 @@ def run(cluster: Cluster, workload: str | Generate | Workload = "register", *,
     began = time.monotonic()
     schedule = (cluster.start_nemesis(nemesis, duration=duration, hold=hold)
                 if nemesis is not None else None)
+    finished = False
     try:
         workers.start()
         while not workers.stopped.wait(min(1.0, max(0.0, began + duration - time.monotonic()))):
@@ -117,13 +118,16 @@ def run(cluster: Cluster, workload: str | Generate | Workload = "register", *,
                 break
             if progress is not None:
                 progress(_progress_line(cluster, first_event, began, duration))
+        finished = not workers.errors
     finally:
         workers.stop()
         if schedule is not None:
             try:
-                # The last cut is held past the workers' end, then healed.
-                ends = schedule.ends_at if schedule.ends_at is not None else 0.0
-                schedule.wait(max(0.0, ends - (time.monotonic() - began)) + 10.0)
+                # The last cut is held past the workers' end, then healed; a run
+                # that broke off (a crashed worker, Ctrl-C) heals at once.
+                if finished:
+                    ends = schedule.ends_at if schedule.ends_at is not None else 0.0
+                    schedule.wait(max(0.0, ends - (time.monotonic() - began)) + 10.0)
             finally:
                 schedule.stop()
     workers.raise_errors()

@@ -240,21 +240,28 @@ def make_workload(workload: str | Generate | Workload, *, model: ModelLike | str
         if model is not None:
             raise ArgumentError(f"model={model!r} is for your own generator; the {workload} "
                              f"workload is checked with the {MODELS[workload]} model")
+        if keys is not None and workload != "kv":
+            raise ArgumentError(f"keys={keys!r} sets how many keys the kv workload keeps hot; "
+                                f"the {workload} workload has no such setting")
         namespace = namespace_for(workload, used)
         if workload == "register":
             return RegisterWorkload(namespace)
         if workload == "kv":
             return KvWorkload(namespace, hot=keys or HOT_KEYS)
         return CounterWorkload(namespace)
+    if keys is not None:
+        raise ArgumentError(f"keys={keys!r} is for the kv workload; your own workload chooses "
+                            "its keys")
     if all(callable(getattr(workload, name, None)) for name in ("next", "final_read")):
         return workload  # type: ignore[return-value]
     if callable(workload):
         if model is None:
             raise ArgumentError("run(generate, ...) needs model=: 'register', 'kv', 'counter' or "
-                             "a Model, to check the history your generator makes")
+                                "a Model, to check the history your generator makes")
         return GeneratedWorkload(workload, model)
-    raise ArgumentTypeError(f"workload {workload!r}: give 'register', 'kv' or 'counter', a generator "
-                    "generate(rng) -> (method, args) with model=, or a Workload object")
+    raise ArgumentTypeError(f"workload {workload!r}: give 'register', 'kv' or 'counter', "
+                            "a generator generate(rng) -> (method, args) with model=, "
+                            "or a Workload object")
 
 
 #: The operation names ``methods=`` may rename for the built-in workloads: those

@@ -73,7 +73,7 @@ class RaftStorage:
                     if number != len(lines):
                         raise StorageError(f"{self.log_path}:{number}: {error}") from None
                     # A torn last write was never acknowledged: drop it for good.
-                    _write_atomically(self.log_path, "".join(l + "\n" for l in lines[:-1]))
+                    _write_atomically(self.log_path, "".join(line + "\n" for line in lines[:-1]))
         for position, entry in enumerate(entries, start=1):
             if entry.index != position:
                 raise StorageError(f"{self.log_path}: entry {position} has index {entry.index}")

@@ -683,9 +683,9 @@ class Cluster:
         return next(iter(last.values())) if last else {}
 
     @reported_at_the_call
-    def run(self, workload: str | Callable[..., Any] | Any = "register", *, clients: int = 10,
+    def run(self, workload: str | Callable[..., Any] | Any = "register", *, clients: int = 30,
             duration: float = 5.0, nemesis: Nemesis | str | list[str] | None = None,
-            keys: int | None = None, rate: float | None = 50.0,
+            keys: int | None = None, rate: float | None = 15.0,
             client_timeout: float | None = None, settle_timeout: float = 5.0,
             hold: float | None = None, methods: Mapping[str, str] | None = None,
             model: Any = None) -> RunResult:

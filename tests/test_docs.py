@@ -192,3 +192,17 @@ def test_the_index_and_the_readme_link_every_page(home: str, also: list[str]) ->
     missing = [str(path.relative_to(ROOT)) for path in wanted
                if path.resolve() != doc.resolve() and path.resolve() not in targets]
     assert not missing, f"{home} does not link to {missing}"
+
+
+@pytest.mark.parametrize("readme", READMES, ids=lambda path: path.name)
+def test_the_readme_opens_with_the_commands_ci_runs(readme: Path) -> None:
+    # The README's first block: install and run the examples, then run the
+    # tests. CI runs the same test command, so what the README promises is
+    # what CI proves.
+    first = fenced_blocks(readme)[0]
+    install_and_examples, tests_command = first.text.strip().splitlines()
+    assert install_and_examples.startswith("python -m pip install -e '.[test]' && ")
+    assert "python -m pytest examples" in install_and_examples
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "python -m pip install -e '.[test]'" in ci
+    assert ci[-1] == tests_command

@@ -53,9 +53,9 @@ DEFAULT_HOLD = 1.5
 
 @reported_at_the_call
 def run(cluster: Cluster, workload: str | Generate | Workload = "register", *,
-        clients: int = 10, duration: float = 5.0,
+        clients: int = 30, duration: float = 5.0,
         nemesis: Nemesis | str | list[str] | None = None, keys: int | None = None,
-        rate: float | None = 50.0, client_timeout: float | None = None,
+        rate: float | None = 15.0, client_timeout: float | None = None,
         settle_timeout: float = 5.0, hold: float | None = None,
         methods: Mapping[str, str] | None = None, model: ModelLike | str | None = None,
         progress: Callable[[str], None] | None = None) -> RunResult:

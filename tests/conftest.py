@@ -31,3 +31,11 @@ def _package_under_test_in_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None
 def toy_command() -> list[str]:
     """The command of the test-only node program (follows the node contract)."""
     return [sys.executable, str(TOY_NODE)]
+
+
+@pytest.fixture
+def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """``pytester`` with a wide terminal: each summary row on one line, as the
+    report tests read it."""
+    monkeypatch.setenv("COLUMNS", "200")
+    return pytester

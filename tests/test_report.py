@@ -52,13 +52,6 @@ def test_available(cluster):
 """
 
 
-@pytest.fixture
-def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    # A wide terminal: each summary row on one line, as most tests here read it.
-    monkeypatch.setenv("COLUMNS", "200")
-    return pytester
-
-
 def test_failure_report_says_everything_in_order(tester: pytest.Pytester) -> None:
     tester.makepyfile(test_lost=LOST_WRITE)
     result = tester.runpytest_subprocess("--partition-seed=5", "-p", "no:randomly")

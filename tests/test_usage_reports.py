@@ -30,12 +30,6 @@ def test_fails(cluster):
 """
 
 
-@pytest.fixture
-def tester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv("COLUMNS", "200")
-    return pytester
-
-
 def test_artifacts_stay_in_the_rootdir_one_folder_per_run(tester: pytest.Pytester) -> None:
     tester.makepyfile(test_fails=FAILING)
     for _ in range(3):

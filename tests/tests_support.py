@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 TOY_NODE = Path(__file__).parent / "nodes" / "toynode.py"
@@ -26,3 +27,13 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """True once the other end has closed (or reset) this connection; reads nothing."""
+    try:
+        return sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests_support import closed_by_peer
 
 from pytest_partition import eventually
 from pytest_partition.client import rpc_call
@@ -71,16 +72,6 @@ def get(port: int, key: str = "k", timeout: float = 2.0) -> Any:
     return outcome.value
 
 
-def closed_by_server(sock: socket.socket) -> bool:
-    """True once the server has closed (or reset) this connection."""
-    try:
-        return sock.recv(65536, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-
-
 def request(path: str, body: bytes, headers: str = "") -> bytes:
     return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{headers}"
             "\r\n").encode() + body
@@ -109,7 +100,7 @@ def test_a_connection_that_trickles_its_request_is_closed_at_the_deadline(
         def trickled_until_closed() -> bool:
             with contextlib.suppress(OSError):
                 sock.send(b"X")  # a byte every few ms buys no time
-            return closed_by_server(sock)
+            return closed_by_peer(sock)
 
         eventually(trickled_until_closed, timeout=5)
     assert time.monotonic() - began < 3
@@ -125,7 +116,7 @@ def test_an_idle_keep_alive_connection_is_closed_after_the_timeout(
         sock.sendall(request("/RPC2", body) + request("/RPC2", body))  # two on one connection
         eventually(lambda: sock.recv(65536, socket.MSG_PEEK).count(b"value of k") == 2)
         sock.recv(65536)
-        eventually(lambda: closed_by_server(sock), timeout=5)
+        eventually(lambda: closed_by_peer(sock), timeout=5)
 
 
 def test_a_flood_sheds_the_connection_that_waited_longest_never_the_newcomer(
@@ -140,7 +131,7 @@ def test_a_flood_sheds_the_connection_that_waited_longest_never_the_newcomer(
         # The server is full: a call (a new connection) sheds the oldest idle one.
         assert get(port) == "value of k"
         assert server.shed == 4
-        eventually(lambda: [closed_by_server(sock) for sock in flood] == [True] * 4 + [False] * 7)
+        eventually(lambda: [closed_by_peer(sock) for sock in flood] == [True] * 4 + [False] * 7)
     finally:
         for sock in flood:
             sock.close()

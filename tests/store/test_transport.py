@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests_support import closed_by_peer
 
 from pytest_partition import eventually
 from pytest_partition.store import server as server_module
@@ -98,15 +98,7 @@ def test_a_connection_left_idle_is_replaced_before_the_peer_closes_it(
         assert conn is not None and conn.sock is not None
         first = conn.sock
 
-        def closed_by_the_node() -> bool:
-            try:
-                return first.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-            except BlockingIOError:
-                return False
-            except OSError:
-                return True
-
-        eventually(closed_by_the_node, timeout=10)
+        eventually(lambda: closed_by_peer(first), timeout=10)
         sender.send([{"n": 1}])
         eventually(lambda: len(backend.batches) == 2, timeout=10)
         assert (sender.dropped, lines) == (0, [])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pytest_partition import Cluster, Nemesis, UntestedWarning
 from pytest_partition.run import RunResult
 from pytest_partition.schedule import Schedule
-from pytest_partition.shrink import Shrinker
+from pytest_partition.shrink import Attempt, Shrinker
 
 BUGS = [("cp", "stale-read", "register"), ("cp", "ack-before-commit", "register"),
         ("ap", "no-anti-entropy", "kv"), ("ap", "lost-update", "counter")]
@@ -94,10 +94,11 @@ def main() -> None:
             return all(run.failed for run in runs)
 
         began = time.monotonic()
+        def show(attempt: Attempt, bug: str = bug) -> None:
+            print(f"  {bug}: {attempt.line()}", flush=True)
+
         shrinker = Shrinker(schedule, fails, budget=args.budget, estimate=DURATION + 4,
-                            hint=hint_of(original),
-                            progress=lambda a, bug=bug: print(f"  {bug}: {a.line()}",
-                                                              flush=True))
+                            hint=hint_of(original), progress=show)
         smallest = shrinker.run()
         took = time.monotonic() - began
         replays = sum(one_run(mode, bug, workload, seed, Nemesis.replay(smallest)).failed
@@ -106,9 +107,10 @@ def main() -> None:
               f"replays failed {replays}/{args.replays}: {smallest.describe()}", flush=True)
         rows.append((bug, len(schedule), len(smallest), took, f"{replays}/{args.replays}"))
     print()
-    print(f"{'planted bug':20} {'faults':>7} {'shrunk':>7} {'shrink time':>12} {'replays failed':>15}")
-    for bug, before, after, took, replays in rows:
-        print(f"{bug:20} {before:>7} {after:>7} {took:>10.0f} s {replays:>15}")
+    print(f"{'planted bug':20} {'faults':>7} {'shrunk':>7} {'shrink time':>12} "
+          f"{'replays failed':>15}")
+    for bug, before, after, took, replayed in rows:
+        print(f"{bug:20} {before:>7} {after:>7} {took:>10.0f} s {replayed:>15}")
 
 
 if __name__ == "__main__":

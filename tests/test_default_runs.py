@@ -23,6 +23,7 @@ from pytest_partition import (
 )
 from pytest_partition.errors import ArgumentError, ArgumentTypeError
 from pytest_partition.history import NEMESIS
+from pytest_partition.run.workload import make_workload
 
 NAIVE = Path(__file__).resolve().parent / "nodes" / "naive_node.py"
 VOCABULARY = {"get": "fetch", "put": "store", "cas": "swap", "incr": "bump"}
@@ -81,6 +82,19 @@ def test_keys_go_cold() -> None:
     assert len(per_key) >= 4, "a register run moves on to fresh keys"
     # 100 operations per key, plus each node's final read of it.
     assert max(per_key.values()) <= 100 + 3
+
+
+def test_more_workers_work_on_more_registers_at_once() -> None:
+    # Thirty workers: three groups of ten consecutive workers (each group
+    # spans the three nodes), each group on a register of its own.
+    work = make_workload("register", model=None, keys=None, used=())
+    work.set_workers(30)  # type: ignore[attr-defined]
+    rng = random.Random(1)
+    first = [work.next(worker, rng)[1][0] for worker in range(30)]
+    assert first == ["r0"] * 10 + ["r1"] * 10 + ["r2"] * 10
+    # A group's key changes after its ten workers made 100 operations.
+    later = [work.next(0, rng)[1][0] for _ in range(10)]
+    assert later == ["r0"] * 9 + ["r3"]
 
 
 def test_the_services_own_vocabulary_is_called_and_the_models_recorded() -> None:

@@ -41,6 +41,11 @@ OPERATIONS = {"register": ("get", "put", "cas"), "kv": ("get", "put", "cas"),
 OPS_PER_KEY = 100
 #: Keys the kv workload keeps in use at once.
 HOT_KEYS = 5
+#: Workers that share one register at a time (as Jepsen's ``independent``
+#: runs a few threads per key): more workers work on more registers at once,
+#: so that a run's concurrency grows without each key's history growing
+#: past what the linearizability search decides quickly.
+WORKERS_PER_KEY = 10
 
 Operation = tuple[str, tuple[Any, ...]]
 #: A user's generator: ``generate(rng) -> (method, args)``.
@@ -69,18 +74,32 @@ class _Keys:
     ``share`` is a worker's part of a key's ``per_key`` operations: every worker
     walks the same keys at the same pace (a rate-limited worker that was held
     up catches up), and which key an operation lands on is fixed by the seed
-    like the rest of it.
+    like the rest of it. With ``per_group``, the workers form groups of that
+    many consecutive workers (so each group spans the nodes), and each group
+    walks a sequence of keys of its own.
     """
 
-    def __init__(self, namespace: str, prefix: str, per_key: int) -> None:
+    def __init__(self, namespace: str, prefix: str, per_key: int,
+                 per_group: int | None = None) -> None:
         self.namespace = namespace
         self.prefix = prefix
         self.per_key = per_key
         self.share = per_key
+        self.groups = 1
+        self._per_group = per_group
+        self._group_size = 1
         self._count: dict[int, int] = {}
 
     def set_workers(self, count: int) -> None:
-        self.share = max(1, self.per_key // max(1, count))
+        count = max(1, count)
+        if self._per_group is not None:
+            self.groups = -(-count // self._per_group)
+        self._group_size = -(-count // self.groups)
+        self.share = max(1, self.per_key // self._group_size)
+
+    def index(self, worker: int, step: int) -> int:
+        """The number of the key of ``worker``'s ``step``-th key of its group."""
+        return step * self.groups + min(worker // self._group_size, self.groups - 1)
 
     def tick(self, worker: int) -> int:
         """Count one operation of ``worker``; return how many of its came before it."""
@@ -126,18 +145,20 @@ def _register_op(rng: random.Random, key: str, worker: int, values: _Values) -> 
 
 
 class RegisterWorkload:
-    """Reads, writes and compare-and-sets of one register at a time: every worker
-    works on the current key, which changes every ``per_key`` operations."""
+    """Reads, writes and compare-and-sets of registers: the workers work in groups
+    of :data:`WORKERS_PER_KEY` on one register per group at a time, which
+    changes every ``per_key`` operations of the group."""
 
     model: ModelLike | str = "kv"
     operations: Collection[str] = OPERATIONS["register"]
 
     def __init__(self, namespace: str = "", per_key: int = OPS_PER_KEY) -> None:
-        self._keys = _Keys(namespace, "r", per_key)
+        self._keys = _Keys(namespace, "r", per_key, per_group=WORKERS_PER_KEY)
         self._values = _Values()
 
     def next(self, worker: int, rng: random.Random) -> Operation:
-        key = self._keys.name(self._keys.tick(worker) // self._keys.share)
+        step = self._keys.tick(worker) // self._keys.share
+        key = self._keys.name(self._keys.index(worker, step))
         return _register_op(rng, key, worker, self._values)
 
     def final_read(self, key: Any) -> Operation:

@@ -250,8 +250,10 @@ def test_long_runs_show_progress_in_verbose_mode(tester: pytest.Pytester) -> Non
     """)
     result = tester.runpytest_subprocess("-v")
     result.assert_outcomes(passed=1)
+    # A progress line about every second; on a loaded machine the first may
+    # come at 1.1 s, or find a timeout already.
     result.stdout.fnmatch_lines([
-        "*partition *::test_run: *1.0/2.5 s: * ok, 0 fail, 0 info*",
+        "*partition *::test_run: *[0-9].[0-9]/2.5 s: * ok, * fail, * info*",
         "*::test_run PASSED*",
     ])
     quiet = tester.runpytest_subprocess()

@@ -79,7 +79,10 @@ def test_keys_go_cold() -> None:
     per_key: dict[str, int] = {}
     for op in result.history.operations():
         per_key[op.key] = per_key.get(op.key, 0) + 1
-    assert len(per_key) >= 4, "a register run moves on to fresh keys"
+    # Each worker moves on after 33 of its operations: a quiet machine makes
+    # about six keys here, a loaded one fewer (the flake loop found it), never one.
+    # The exact sequence of keys is test_more_workers_work_on_more_registers_at_once's.
+    assert len(per_key) >= 2, "a register run moves on to fresh keys"
     # 100 operations per key, plus each node's final read of it.
     assert max(per_key.values()) <= 100 + 3
 

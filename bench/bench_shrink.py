@@ -93,10 +93,10 @@ def main() -> None:
                                      range(args.tries)))
             return all(run.failed for run in runs)
 
-        began = time.monotonic()
         def show(attempt: Attempt, bug: str = bug) -> None:
             print(f"  {bug}: {attempt.line()}", flush=True)
 
+        began = time.monotonic()
         shrinker = Shrinker(schedule, fails, budget=args.budget, estimate=DURATION + 4,
                             hint=hint_of(original), progress=show)
         smallest = shrinker.run()

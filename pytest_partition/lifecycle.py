@@ -41,7 +41,7 @@ from .settings import CLUSTER_MARKER_ARGS, MarkerError, Settings, cluster_kwargs
 from .shrinking import crash_of, is_child, shrink_test
 
 __all__ = ["SUMMARY_PROPERTY", "XFAIL_PROPERTY", "TestClusters", "expected_failure",
-           "remembered_key", "terminal_writer"]
+           "remembered_key", "remembered_schedule", "run_seed", "terminal_writer"]
 
 #: user_properties names of the summary row and of an expected failure's report.
 SUMMARY_PROPERTY = "partition_summary"
@@ -53,6 +53,32 @@ SMALLEST_FILE = "smallest-schedule.json"
 def remembered_key(nodeid: str) -> str:
     """The cache key of a test's remembered failing schedule."""
     return f"partition/schedule/{nodeid}"
+
+
+def remembered_schedule(item: pytest.Item, settings: Settings) -> Schedule | None:
+    """The failing schedule the cache remembers for this test, when it may be used:
+    not inside a shrink, not with --partition-no-remember or an explicit seed. A
+    remembered schedule that cannot be read is forgotten."""
+    cache = getattr(item.config, "cache", None)
+    if cache is None or settings.no_remember or settings.seed_given or is_child():
+        return None
+    data = cache.get(remembered_key(item.nodeid), None)
+    if data is None:
+        return None
+    try:
+        return Schedule.from_dict(data, "the remembered schedule")
+    except ValueError:
+        cache.set(remembered_key(item.nodeid), None)
+        return None
+
+
+def run_seed(settings: Settings, replay: Schedule | None) -> int:
+    """A test's run seed: a replayed schedule's own, unless ``--partition-seed`` was
+    given, so that the workers and the nodes' randomness are those it was recorded
+    with; else the session's."""
+    if replay is not None and replay.seed is not None and not settings.seed_given:
+        return replay.seed
+    return settings.seed
 
 
 def expected_failure(report: pytest.TestReport) -> bool:
@@ -93,15 +119,11 @@ class TestClusters:
         #: Where the replayed schedule came from: "option", "remembered" or None.
         self.replay_source: str | None = "option" if replay is not None else None
         if replay is None:
-            replay = self._remembered()
+            replay = remembered_schedule(item, settings)
             self.replay_source = "remembered" if replay is not None else None
         self.replay = replay
-        #: This test's run seed: a replayed schedule's own, unless one was given,
-        #: so that the workers and the nodes' randomness are those it was
-        #: recorded with.
-        self.seed = settings.seed
-        if replay is not None and replay.seed is not None and not settings.seed_given:
-            self.seed = replay.seed
+        #: This test's run seed (see :func:`run_seed`).
+        self.seed = run_seed(settings, replay)
         shutil.rmtree(self.folder, ignore_errors=True)  # a previous run of the same test
 
     # -- while the test runs ---------------------------------------------------------
@@ -159,21 +181,6 @@ class TestClusters:
         return kwargs
 
     # -- replay and remember -------------------------------------------------------------
-
-    def _remembered(self) -> Schedule | None:
-        """The failing schedule the cache remembers for this test, when it may be used:
-        not inside a shrink, not with --partition-no-remember or an explicit seed."""
-        if (self._cache is None or self.settings.no_remember or self.settings.seed_given
-                or is_child()):
-            return None
-        data = self._cache.get(remembered_key(self.item.nodeid), None)
-        if data is None:
-            return None
-        try:
-            return Schedule.from_dict(data, "the remembered schedule")
-        except ValueError:
-            self._forget()
-            return None
 
     def _remember(self, schedule: Schedule) -> None:
         if self._cache is not None and not self.settings.no_remember and not is_child():

@@ -55,8 +55,7 @@ class Network:
         if spare is not None and self._adopt(spare, seed):
             _start_spare()
             return
-        global _started
-        _started += 1
+        first = _count_own_start() == 1
         if self._log_path is not None:
             self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in close()
         try:
@@ -69,7 +68,7 @@ class Network:
         except BaseException:
             self.close()
             raise
-        if _started > 1:  # a process that makes one cluster needs no spare
+        if not first:  # a process that makes one cluster needs no spare
             _start_spare()
 
     def _adopt(self, spare: subprocess.Popen[bytes], seed: int) -> bool:
@@ -271,6 +270,14 @@ _spare: subprocess.Popen[bytes] | None = None
 _spare_owner = 0
 _started = 0  # proxies this process had to start itself
 _spare_lock = threading.Lock()
+
+
+def _count_own_start() -> int:
+    """Count a proxy this process had to start itself; return how many so far."""
+    global _started
+    with _spare_lock:
+        _started += 1
+        return _started
 
 
 def _take_spare() -> subprocess.Popen[bytes] | None:

@@ -22,7 +22,14 @@ import pytest
 
 from . import hookspecs
 from .cluster import Cluster
-from .lifecycle import SUMMARY_PROPERTY, XFAIL_PROPERTY, TestClusters, terminal_writer
+from .lifecycle import (
+    SUMMARY_PROPERTY,
+    XFAIL_PROPERTY,
+    TestClusters,
+    remembered_schedule,
+    run_seed,
+    terminal_writer,
+)
 from .markers import MARKERS, checked_markers, read_markers, uses_cluster
 from .report import summary_lines
 from .schedule import Schedule, ScheduleError
@@ -161,14 +168,15 @@ def partition_spec(request: pytest.FixtureRequest) -> str | None:
 @pytest.fixture
 def partition_seed(request: pytest.FixtureRequest) -> int:
     """This test's seed, derived from the run seed and its id: the seed of
-    ``--partition-seed``, else of the schedule ``--partition-replay`` replays, else
-    the session's. It equals the seed of the test's first cluster."""
-    settings = request.config.stash[SETTINGS]
-    seed = settings.seed
-    replay = request.config.stash.get(REPLAY, None)
-    if replay is not None and replay.seed is not None and not settings.seed_given:
-        seed = replay.seed
-    return derive_seed(seed, request.node.nodeid, 0)
+    ``--partition-seed``, else of the schedule replayed (``--partition-replay``, or
+    the one the cache remembers), else the session's. It equals the seed of the
+    test's first cluster."""
+    item = request.node
+    settings = item.config.stash[SETTINGS]
+    replay = item.config.stash.get(REPLAY, None)
+    if replay is None:  # (not "or": a schedule without faults is empty, not absent)
+        replay = remembered_schedule(item, settings)
+    return derive_seed(run_seed(settings, replay), item.nodeid, 0)
 
 
 @pytest.fixture(scope="session")

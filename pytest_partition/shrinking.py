@@ -200,8 +200,7 @@ def _plugin_and_ini_options(args: Sequence[str]) -> list[str]:
         elif arg in ("-p", "-o", "--override-ini"):
             kept.append(arg)
             pending = True
-        elif arg.startswith("--override-ini=") or (
-                arg[:2] in ("-p", "-o") and len(arg) > 2 and arg[1] != "-"):
+        elif arg.startswith(("--override-ini=", "-p", "-o")):  # "-pNAME", "-oKEY=VALUE"
             kept.append(arg)
     return kept
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from pytest_partition.schedule import Schedule
+from pytest_partition.seeds import derive_seed
 
 pytest_plugins = ["pytester"]
 
@@ -121,6 +121,25 @@ def test_replay_applies_exactly_the_recorded_faults(toy: pytest.Pytester,
         assert before.start <= float(after["start"]) < before.start + 1.0
         length = float(after["end"]) - float(after["start"])
         assert length >= before.length - 0.01
+
+
+def test_the_seed_fixture_follows_the_replayed_schedule(pytester: pytest.Pytester) -> None:
+    # A replay runs with the schedule's seed; partition_seed must say that one,
+    # as the cluster does, or a test that draws from it would not repeat.
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.cluster(nodes=1, mode="ap")
+        def test_seeds(partition_seed, cluster):
+            with open("seeds.txt", "w") as out:
+                out.write(f"{partition_seed} {cluster.seed}")
+    """)
+    Schedule([[]], seed=77).save(pytester.path / "schedule.json")
+    pytester.runpytest_subprocess("--partition-replay=schedule.json",
+                                  "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    fixture, cluster = (pytester.path / "seeds.txt").read_text().split()
+    assert fixture == cluster == str(derive_seed(77, "test_the_seed_fixture_follows_the_"
+                                                     "replayed_schedule.py::test_seeds", 0))
 
 
 def test_a_passing_test_is_never_rerun(toy: pytest.Pytester,

@@ -79,13 +79,13 @@ class RunResult:
     def check_linearizable(self, time_limit: float | None = 30.0) -> LinearizabilityResult:
         """The linearizability check of the history against the workload's model
         (done once; again when it was undecided and a longer ``time_limit`` is given)."""
-        cached = self._linearizable
-        if cached is None or (cached.valid == "unknown" and (
+        result = self._linearizable
+        if result is None or (result.valid == "unknown" and (
                 time_limit is None or time_limit > self._time_limit)):
-            self._linearizable = linearizable(self.history, self.model, time_limit=time_limit)
+            result = linearizable(self.history, self.model, time_limit=time_limit)
+            self._linearizable = result
             self._time_limit = math.inf if time_limit is None else time_limit
-        assert self._linearizable is not None
-        return self._linearizable
+        return result
 
     @property
     def availability(self) -> AvailabilityResult:

@@ -37,6 +37,7 @@ def check(result: RunResult, mode: str) -> None:
 
 @pytest.mark.parametrize(("mode", "bug", "workload"), BUGS,
                          ids=[f"{bug}-{workload}" for _, bug, workload in BUGS])
+@pytest.mark.slow(seconds=8)
 def test_each_planted_bug_is_caught_within_three_default_runs(mode: str, bug: str,
                                                              workload: str) -> None:
     failures = []
@@ -54,6 +55,7 @@ def test_each_planted_bug_is_caught_within_three_default_runs(mode: str, bug: st
 
 @pytest.mark.parametrize(("mode", "workload"), [("cp", "register"), ("cp", "kv"),
                                                 ("ap", "kv"), ("ap", "counter")])
+@pytest.mark.slow
 def test_the_correct_store_raises_no_false_alarm(mode: str, workload: str) -> None:
     result = default_run(mode, None, workload, seed=2000)
     check(result, mode)
@@ -61,6 +63,7 @@ def test_the_correct_store_raises_no_false_alarm(mode: str, workload: str) -> No
 
 
 @pytest.mark.parametrize("mode", ["cp", "ap"])
+@pytest.mark.slow
 def test_cap_verdict_under_random_halves(mode: str) -> None:
     with Cluster(3, mode=mode, seed=7) as cluster:
         # As fast as the store answers: on the AP side a stale read (what

@@ -100,6 +100,7 @@ def test_more_workers_work_on_more_registers_at_once() -> None:
     assert later == ["r0"] * 9 + ["r3"]
 
 
+@pytest.mark.slow
 def test_the_services_own_vocabulary_is_called_and_the_models_recorded() -> None:
     with Cluster(3, command=naive("primary", "--methods",
                                   ",".join(f"{a}={b}" for a, b in VOCABULARY.items())),

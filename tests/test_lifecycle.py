@@ -66,6 +66,7 @@ NODES = {"own": (f"command=[sys.executable, {str(TOY_NODE)!r}]", False),
     ],
 )
 @pytest.mark.parametrize("nodes", list(NODES))
+@pytest.mark.slow
 def test_no_node_outlives_pytest(pytester: pytest.Pytester, ending: str, outcome: str,
                                  nodes: str) -> None:
     marker, forked = NODES[nodes]

@@ -252,6 +252,7 @@ def test_cluster_factory_arguments_are_checked_like_marker_arguments(
     pytester.runpytest().assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 def test_cluster_markers_merge_closest_wins_per_argument(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(f"""
         import sys
@@ -302,6 +303,7 @@ def test_nemesis_markers_merge_closest_wins_per_argument(pytester: pytest.Pytest
     pytester.runpytest_subprocess().assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 def test_cluster_fixture_end_to_end_with_hooks(toy: pytest.Pytester) -> None:
     toy.makeconftest(TOY_CONFTEST + """
 EVENTS = []
@@ -336,6 +338,7 @@ def events():
                                  "*test_partitioned[[]C->A[]] PASSED*"])
 
 
+@pytest.mark.slow
 def test_precedence_ini_then_command_line_then_marker(toy: pytest.Pytester) -> None:
     toy.makeini("[pytest]\npartition_nodes = 2\npartition_client_timeout = 0.7\n")
     toy.makepyfile("""
@@ -415,6 +418,7 @@ def test_node_start_failure_is_a_setup_error_naming_the_node(pytester: pytest.Py
     assert "exiting early with 5" in (Path(logs) / f"{named}.log").read_text()
 
 
+@pytest.mark.slow
 def test_runs_under_xdist_with_one_seed_and_no_port_clash(toy: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     toy.makepyfile("""

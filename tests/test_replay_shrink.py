@@ -58,6 +58,7 @@ def shapes(faults: list[dict[str, object]]) -> list[tuple[object, object]]:
     return [(f["fault"], f.get("spec")) for f in faults]
 
 
+@pytest.mark.slow(seconds=30)
 def test_a_failure_shrinks_to_the_one_fault_that_matters_and_is_remembered(
         toy: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     result = toy.runpytest_subprocess("--partition-seed=4", "--partition-shrink",
@@ -189,6 +190,7 @@ def test_options_are_checked(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*'inf' is not finite*"])
 
 
+@pytest.mark.slow(seconds=16)
 def test_an_xfail_test_shrinks_under_runxfail_and_replays_with_its_seed(
         toy: pytest.Pytester) -> None:
     toy.makepyfile(test_toy=TOY_FAILURE.replace(
@@ -209,6 +211,7 @@ def test_an_xfail_test_shrinks_under_runxfail_and_replays_with_its_seed(
     assert "AssertionError: n2 could not send to n1" in text
 
 
+@pytest.mark.slow
 def test_a_strict_xpass_neither_shrinks_nor_is_remembered(toy: pytest.Pytester,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOY_FIXED", "1")

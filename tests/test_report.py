@@ -240,13 +240,15 @@ def test_the_summary_says_when_a_marker_spec_was_never_applied(
     ])
 
 
+@pytest.mark.slow(seconds=14)
 def test_long_runs_show_progress_in_verbose_mode(tester: pytest.Pytester) -> None:
     tester.makepyfile("""
         import pytest
 
         @pytest.mark.cluster(nodes=3, mode="ap")
         def test_run(cluster):
-            cluster.run("kv", duration=2.5, nemesis="random-halves").assert_ap()
+            # (three clients: the progress lines do not depend on how many)
+            cluster.run("kv", clients=3, duration=2.5, nemesis="random-halves").assert_ap()
     """)
     result = tester.runpytest_subprocess("-v")
     result.assert_outcomes(passed=1)
@@ -260,6 +262,7 @@ def test_long_runs_show_progress_in_verbose_mode(tester: pytest.Pytester) -> Non
     assert "::test_run: " not in quiet.stdout.str()
 
 
+@pytest.mark.slow(seconds=10)
 def test_replay_command_reproduces_the_nemesis_schedule(tester: pytest.Pytester) -> None:
     tester.makepyfile("""
         import json

@@ -33,6 +33,7 @@ def run_once(seed: int) -> Cluster:
     return cluster
 
 
+@pytest.mark.slow(seconds=10)
 def test_the_same_seed_replays_the_schedule_and_the_operations() -> None:
     first, again, other = run_once(11), run_once(11), run_once(12)
     common = min(len(schedule(first)), len(schedule(again)))
@@ -68,6 +69,7 @@ def test_run_result_holds_history_states_and_checks(ap3: Cluster) -> None:
     assert all(e.process == "nemesis" or e.f in ("incr", "get") for e in result.history)
 
 
+@pytest.mark.slow
 def test_a_composed_nemesis_undoes_every_fault(ap3: Cluster) -> None:
     nemesis = Nemesis(Cut("n1|n2,n3", kind="reject"), Latency(30, 10), Kill("random"),
                       Pause("n2"), interval=0.25, heal_interval=0.1)
@@ -137,6 +139,7 @@ def test_a_run_that_breaks_off_heals_at_once(ap3: Cluster) -> None:
     assert ap3.partition_now is None
 
 
+@pytest.mark.slow
 def test_a_run_on_nodes_without_state_keeps_its_history(toy_command: list[str]) -> None:
     with Cluster(2, command=[*toy_command, "--no-state"]) as cluster:
         result = cluster.run("register", clients=2, duration=0.5, rate=20)

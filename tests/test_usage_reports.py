@@ -30,6 +30,7 @@ def test_fails(cluster):
 """
 
 
+@pytest.mark.slow
 def test_artifacts_stay_in_the_rootdir_one_folder_per_run(tester: pytest.Pytester) -> None:
     tester.makepyfile(test_fails=FAILING)
     for _ in range(3):
@@ -82,6 +83,7 @@ def test_isolate_leader_on_nodes_without_role_is_said_at_once() -> None:
         assert time.monotonic() - began < 3.0, "no 5 s wait for a leader"
 
 
+@pytest.mark.slow(seconds=11)
 def test_a_failed_assert_cp_is_explained_once(tester: pytest.Pytester) -> None:
     # A naive replicated service answers reads from stale replicas: never CP.
     tester.makepyfile(f"""
@@ -147,6 +149,7 @@ def test_the_repr_and_result_json_name_a_users_command(tester: pytest.Pytester) 
     assert "mode" not in data and data["command"][-1] == str(TOY)
 
 
+@pytest.mark.slow
 def test_a_node_that_ignores_eof_is_named_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cluster_module, "_WARNED_DEAF", set())  # (other tests may warn first)
     command = [sys.executable, str(TOY), "--ignore-stdin"]

@@ -126,6 +126,7 @@ def run_schedule(seed: int) -> Sim:
         for c in range(CHUNKS)
     ],
 )
+@pytest.mark.slow
 def test_random_schedules_keep_raft_safe(chunk: int) -> None:
     per_chunk = SCHEDULES // CHUNKS
     seeds = range(chunk * per_chunk, (chunk + 1) * per_chunk)

@@ -86,6 +86,7 @@ def test_old_leader_uncommitted_write_is_discarded(shops: Cluster) -> None:
 
 
 @pytest.mark.parametrize("spec", ["{leader}->{f1},{f2}", "{f1},{f2}->{leader}", "{f1}->{f2}"])
+@pytest.mark.slow
 def test_one_way_cuts_keep_the_register_consistent(shops: Cluster, spec: str) -> None:
     leader = shops.wait_leader()
     f1, f2 = (n for n in shops.names if n != leader)

@@ -41,7 +41,7 @@ from .settings import CLUSTER_MARKER_ARGS, MarkerError, Settings, cluster_kwargs
 from .shrinking import crash_of, is_child, shrink_test
 
 __all__ = ["SUMMARY_PROPERTY", "XFAIL_PROPERTY", "TestClusters", "expected_failure",
-           "remembered_key", "remembered_schedule", "run_seed", "terminal_writer"]
+           "remembered_key", "replay_of", "run_seed", "terminal_writer"]
 
 #: user_properties names of the summary row and of an expected failure's report.
 SUMMARY_PROPERTY = "partition_summary"
@@ -55,7 +55,7 @@ def remembered_key(nodeid: str) -> str:
     return f"partition/schedule/{nodeid}"
 
 
-def remembered_schedule(item: pytest.Item, settings: Settings) -> Schedule | None:
+def _remembered_schedule(item: pytest.Item, settings: Settings) -> Schedule | None:
     """The failing schedule the cache remembers for this test, when it may be used:
     not inside a shrink, not with --partition-no-remember or an explicit seed. A
     remembered schedule that cannot be read is forgotten."""
@@ -70,6 +70,20 @@ def remembered_schedule(item: pytest.Item, settings: Settings) -> Schedule | Non
     except ValueError:
         cache.set(remembered_key(item.nodeid), None)
         return None
+
+
+def replay_of(item: pytest.Item, settings: Settings,
+              given: Schedule | None) -> tuple[Schedule | None, str | None]:
+    """The schedule a test replays, and where it came from: ``given`` (the one
+    ``--partition-replay`` names) as "option", else the failing schedule the
+    cache remembers as "remembered", else ``(None, None)``.
+
+    A schedule without faults is empty but given: it is tested against None,
+    never for truth."""
+    if given is not None:
+        return given, "option"
+    remembered = _remembered_schedule(item, settings)
+    return remembered, ("remembered" if remembered is not None else None)
 
 
 def run_seed(settings: Settings, replay: Schedule | None) -> int:
@@ -116,14 +130,11 @@ class TestClusters:
         self._progress = progress
         self._began = time.monotonic()
         self._cache = getattr(item.config, "cache", None)
-        #: Where the replayed schedule came from: "option", "remembered" or None.
-        self.replay_source: str | None = "option" if replay is not None else None
-        if replay is None:
-            replay = remembered_schedule(item, settings)
-            self.replay_source = "remembered" if replay is not None else None
-        self.replay = replay
+        #: The replayed schedule, and where it came from: "option", "remembered"
+        #: or None (see :func:`replay_of`).
+        self.replay, self.replay_source = replay_of(item, settings, replay)
         #: This test's run seed (see :func:`run_seed`).
-        self.seed = run_seed(settings, replay)
+        self.seed = run_seed(settings, self.replay)
         shutil.rmtree(self.folder, ignore_errors=True)  # a previous run of the same test
 
     # -- while the test runs ---------------------------------------------------------

@@ -26,7 +26,7 @@ from .lifecycle import (
     SUMMARY_PROPERTY,
     XFAIL_PROPERTY,
     TestClusters,
-    remembered_schedule,
+    replay_of,
     run_seed,
     terminal_writer,
 )
@@ -173,9 +173,7 @@ def partition_seed(request: pytest.FixtureRequest) -> int:
     test's first cluster."""
     item = request.node
     settings = item.config.stash[SETTINGS]
-    replay = item.config.stash.get(REPLAY, None)
-    if replay is None:  # (not "or": a schedule without faults is empty, not absent)
-        replay = remembered_schedule(item, settings)
+    replay, _ = replay_of(item, settings, item.config.stash.get(REPLAY, None))
     return derive_seed(run_seed(settings, replay), item.nodeid, 0)
 
 

@@ -52,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # once (about 86 tests here), so the slow tests, put first below, would
     # all land on one worker. Small steps spread them; the suite's fast tests
     # cost one message more each, which is nothing beside a cluster's start.
-    if getattr(config.option, "maxschedchunk", "absent") is None:
+    if hasattr(config.option, "maxschedchunk") and config.option.maxschedchunk is None:
         config.option.maxschedchunk = 2
 
 
